@@ -1,0 +1,176 @@
+"""The billing run: logs and a plan in, learner-months, usage and invoice out.
+
+The one orchestrator of the data flow of DESIGN.md section 2: status log ->
+intervals -> billable learner-months -> monthly usage -> invoice lines, with
+activity checked against the statuses and every rejected row collected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from meter_sim.exceptions import LogFormatError
+from meter_sim.lifecycle import Policy
+from meter_sim.logs import REJECTED_SCHEMA
+from meter_sim.metering import (
+    activity_outcomes,
+    learner_months,
+    monthly_usage,
+    period_of,
+    rejected_activity,
+    status_intervals,
+)
+from meter_sim.pricing import invoice_lines, monthly_bill
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from meter_sim.logs import ActivityLog, StatusLog
+    from meter_sim.pricing import InvoiceLine, Plan
+
+DEFAULT_TIMEZONE = "Australia/Sydney"
+"""The default billing time zone (DESIGN.md section 1, Metering)."""
+
+
+@dataclass(frozen=True)
+class Bill:
+    """Everything a billing run produces.
+
+    Attributes
+    ----------
+    timezone : str
+        IANA billing time zone.
+    plan : Plan
+        The plan priced.
+    first_month, last_month : date
+        First days of the period's first and last months.
+    intervals : pl.DataFrame
+        `meter_sim.metering.status_intervals`: ``learner_id``, ``activated_at``,
+        ``deactivated_at`` (null while Active), ``created``.
+    learner_months : pl.DataFrame
+        ``learner_id`` String, ``month`` Date, ``reason`` Enum; one row per
+        billable learner-month.
+    monthly : pl.DataFrame
+        `meter_sim.pricing.MONTHLY_BILL_SCHEMA`: the month-by-month bill.
+    lines : list of InvoiceLine
+        The invoice lines behind ``monthly``.
+    activity : pl.DataFrame or None
+        `meter_sim.metering.activity_outcomes`, when an activity log was given.
+    rejected : pl.DataFrame
+        ``source``, ``line``, ``reason``: duplicates of both logs and rejected
+        activities, sorted by source and line.
+    rows_read : dict of str to int
+        Rows read per source. [rows]
+    """
+
+    timezone: str
+    plan: Plan
+    first_month: date
+    last_month: date
+    intervals: pl.DataFrame
+    learner_months: pl.DataFrame
+    monthly: pl.DataFrame
+    lines: list[InvoiceLine]
+    activity: pl.DataFrame | None
+    rejected: pl.DataFrame
+    rows_read: dict[str, int]
+
+
+def check_timezone(timezone: str) -> str:
+    """Return ``timezone`` if it is a known IANA zone.
+
+    Raises
+    ------
+    LogFormatError
+        If the zone is unknown (field ``timezone``).
+    """
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        msg = f"`timezone`: unknown IANA time zone {timezone!r} (e.g. Australia/Sydney)"
+        raise LogFormatError(msg, field="timezone") from None
+    return timezone
+
+
+def bill(
+    status: StatusLog,
+    activity: ActivityLog | None = None,
+    *,
+    plan: Plan,
+    timezone: str = DEFAULT_TIMEZONE,
+    first_month: date | None = None,
+    last_month: date | None = None,
+    policy: Policy | None = None,
+) -> Bill:
+    """Meter a status log and price it with a plan.
+
+    Parameters
+    ----------
+    status : StatusLog
+        The validated status log.
+    activity : ActivityLog or None
+        Activities to check against the statuses; rejected ones are reported,
+        never billed.
+    plan : Plan
+        The price book entry.
+    timezone : str
+        IANA billing time zone; months are calendar months there.
+    first_month, last_month : date or None
+        First days of the first and last months reported; default the months of
+        the status log's first and last rows.
+    policy : Policy or None
+        Rule switches (scheduled communications); default `Policy()`.
+
+    Returns
+    -------
+    Bill
+        Learner-months, month-by-month bill, invoice lines and rejections.
+
+    Raises
+    ------
+    LogFormatError
+        If the time zone is unknown, the period is reversed, or the status log has
+        no rows and no period is given.
+
+    References
+    ----------
+    .. [1] DESIGN.md sections 1 and 2.
+    """
+    check_timezone(timezone)
+    if first_month is None or last_month is None:
+        if status.events.is_empty():
+            msg = f"{status.source}: the status log has no rows; nothing to bill"
+            raise LogFormatError(msg, source=status.source)
+        default_first, default_last = period_of(status.events, timezone)
+        first_month = first_month or default_first
+        last_month = last_month or default_last
+    if first_month > last_month:
+        msg = f"`--from` {first_month:%Y-%m} is after `--through` {last_month:%Y-%m}"
+        raise LogFormatError(msg, field="from")
+    intervals = status_intervals(status.events.lazy())
+    months = learner_months(intervals, timezone, first_month, last_month).collect()
+    usage = monthly_usage(months.lazy(), first_month, last_month).collect()
+    rejected = [status.rejected]
+    rows_read = {status.source: status.rows_read}
+    outcomes = None
+    if activity is not None:
+        outcomes = activity_outcomes(activity.events, status.events, policy or Policy())
+        rejected += [activity.rejected, rejected_activity(outcomes, activity.source)]
+        rows_read[activity.source] = activity.rows_read
+    return Bill(
+        timezone=timezone,
+        plan=plan,
+        first_month=first_month,
+        last_month=last_month,
+        intervals=intervals.collect(),
+        learner_months=months,
+        monthly=monthly_bill(usage, plan),
+        lines=invoice_lines(usage, plan),
+        activity=outcomes,
+        rejected=pl.concat(rejected).cast(REJECTED_SCHEMA).sort("source", "line"),
+        rows_read=rows_read,
+    )

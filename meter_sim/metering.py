@@ -1,0 +1,345 @@
+"""The Active Learner meter: status log -> intervals -> billable learner-months.
+
+The vectorised polars engine of the rules in DESIGN.md section 1 (Metering); the
+readable event-by-event reference is `meter_sim.lifecycle`, and tests hold the two
+equal. A learner is billed once for a calendar month, in the billing time zone, if
+Active at any instant of it, however often the status was toggled [1]_.
+
+Months are handled as integer month indices (``year * 12 + month - 1``) of the
+instant's local wall-clock date, so month edges follow DST exactly: a month starts
+at local midnight on the 1st, or where that does not exist, at the first instant
+of the 1st.
+
+References
+----------
+.. [1] "Active Learners and Metering", "Can I switch a Learner from Active to
+   Inactive (and vice-versa) more than once in a month?"
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from meter_sim.lifecycle import (
+    SCHEDULED_COMMUNICATION_KINDS,
+    Channel,
+    Outcome,
+    ReadKind,
+)
+from meter_sim.logs import REJECTED_SCHEMA
+
+if TYPE_CHECKING:
+    from meter_sim.lifecycle import Policy
+
+REASONS = ("created_active", "carried_over", "reactivated")
+"""Why a learner-month is billed, in order of precedence."""
+
+ReasonEnum = pl.Enum(REASONS)
+OutcomeEnum = pl.Enum([str(o) for o in Outcome])
+
+
+def month_index(instant: pl.Expr, timezone: str) -> pl.Expr:
+    """Integer month index of a UTC instant in a billing time zone.
+
+    Parameters
+    ----------
+    instant : pl.Expr
+        A Datetime(us, UTC) expression.
+    timezone : str
+        IANA billing time zone.
+
+    Returns
+    -------
+    pl.Expr
+        Int32 ``year * 12 + month - 1`` of the local date. [months]
+    """
+    local = instant.dt.convert_time_zone(timezone)
+    return (local.dt.year().cast(pl.Int32) * 12 + local.dt.month().cast(pl.Int32)) - 1
+
+
+def month_start_date(index: pl.Expr) -> pl.Expr:
+    """The first day (Date) of the month with integer index ``index``."""
+    return pl.date(index // 12, index % 12 + 1, 1)
+
+
+def date_to_index(month: date) -> int:
+    """Integer month index of a date's month (``year * 12 + month - 1``)."""
+    return month.year * 12 + month.month - 1
+
+
+def status_intervals(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Turn status events into half-open Active intervals.
+
+    Repeated Yes or No rows change nothing; a learner's first row creates it (a
+    first No creates it inactive, so it opens no interval).
+
+    Parameters
+    ----------
+    events : pl.LazyFrame
+        ``learner_id`` String, ``changed_at`` Datetime(us, UTC), ``is_active``
+        Boolean, ``line`` Int64; sorted by ``(learner_id, changed_at, line)`` with
+        no Yes and No for one learner at one instant (as `StatusLog.events`).
+
+    Returns
+    -------
+    pl.LazyFrame
+        ``learner_id`` String, ``activated_at`` Datetime(us, UTC) (inclusive),
+        ``deactivated_at`` Datetime(us, UTC) (exclusive; null while still Active),
+        ``created`` Boolean (the interval starts at the learner's creation).
+    """
+    same = pl.col("learner_id") == pl.col("learner_id").shift(1)
+    first = same.not_().fill_null(value=True)
+    changes = events.select("learner_id", "changed_at", "is_active").filter(
+        first | (pl.col("is_active") != pl.col("is_active").shift(1))
+    )
+    next_same = (pl.col("learner_id") == pl.col("learner_id").shift(-1)).fill_null(
+        value=False
+    )
+    return (
+        changes.with_columns(
+            pl.when(next_same)
+            .then(pl.col("changed_at").shift(-1))
+            .alias("deactivated_at"),
+            first.alias("created"),
+        )
+        .filter(pl.col("is_active"))
+        .select(
+            "learner_id",
+            pl.col("changed_at").alias("activated_at"),
+            "deactivated_at",
+            "created",
+        )
+    )
+
+
+def learner_months(
+    intervals: pl.LazyFrame, timezone: str, first: date, last: date
+) -> pl.LazyFrame:
+    """Billable learner-months of a period, each with its reason.
+
+    An interval ``[a, d)`` meters month M iff it overlaps ``[start(M),
+    start(M+1))``; an interval still open meters every month to ``last``. The
+    reason is ``created_active`` when the learner was created Active in M,
+    ``carried_over`` when an interval that began before M reaches into it, else
+    ``reactivated`` (DESIGN.md section 1).
+
+    Parameters
+    ----------
+    intervals : pl.LazyFrame
+        As returned by `status_intervals`.
+    timezone : str
+        IANA billing time zone.
+    first, last : date
+        First days of the first and last months of the period (inclusive).
+
+    Returns
+    -------
+    pl.LazyFrame
+        ``learner_id`` String, ``month`` Date (first day), ``reason``
+        Enum(created_active, carried_over, reactivated); one row per learner and
+        month, sorted by ``(month, learner_id)``.
+    """
+    lo, hi = date_to_index(first), date_to_index(last)
+    start = month_index(pl.col("activated_at"), timezone)
+    end = month_index(pl.col("deactivated_at") - timedelta(microseconds=1), timezone)
+    spans = intervals.select(
+        "learner_id",
+        "created",
+        start.alias("m_start"),
+        pl.max_horizontal(start, pl.lit(lo, pl.Int32)).alias("m_lo"),
+        pl.min_horizontal(end.fill_null(hi), pl.lit(hi, pl.Int32)).alias("m_hi"),
+    ).filter(pl.col("m_lo") <= pl.col("m_hi"))
+    code = (
+        pl.when(pl.col("created") & (pl.col("m") == pl.col("m_start")))
+        .then(0)
+        .when(pl.col("m") > pl.col("m_start"))
+        .then(1)
+        .otherwise(2)
+    )
+    return (
+        spans.with_columns(pl.int_ranges("m_lo", pl.col("m_hi") + 1).alias("m"))
+        .explode("m")
+        .group_by("learner_id", "m")
+        .agg(code.min().alias("code"))
+        .select(
+            "learner_id",
+            month_start_date(pl.col("m")).alias("month"),
+            pl.col("code")
+            .replace_strict(dict(enumerate(REASONS)), return_dtype=ReasonEnum)
+            .alias("reason"),
+        )
+        .sort("month", "learner_id")
+    )
+
+
+def monthly_usage(months: pl.LazyFrame, first: date, last: date) -> pl.LazyFrame:
+    """Billable learners per month, every month of the period listed.
+
+    Parameters
+    ----------
+    months : pl.LazyFrame
+        Learner-months as returned by `learner_months`.
+    first, last : date
+        First days of the first and last months (inclusive).
+
+    Returns
+    -------
+    pl.LazyFrame
+        ``month`` Date, ``billable_learners`` UInt32 (distinct learners; zero
+        months included), sorted by month. [learners]
+    """
+    calendar = pl.LazyFrame(
+        {"month": pl.date_range(first, last, interval="1mo", eager=True)}
+    )
+    counts = months.group_by("month").agg(pl.len().alias("billable_learners"))
+    return (
+        calendar.join(counts, on="month", how="left")
+        .with_columns(pl.col("billable_learners").fill_null(0).cast(pl.UInt32))
+        .sort("month")
+    )
+
+
+def period_of(events: pl.DataFrame, timezone: str) -> tuple[date, date]:
+    """The default period: months of the first and last status rows.
+
+    Parameters
+    ----------
+    events : pl.DataFrame
+        Needs ``changed_at`` Datetime(us, UTC); at least one row.
+    timezone : str
+        IANA billing time zone.
+
+    Returns
+    -------
+    (date, date)
+        First days of the first and last months.
+    """
+    row = events.select(
+        month_start_date(month_index(pl.col("changed_at").min(), timezone)).alias("a"),
+        month_start_date(month_index(pl.col("changed_at").max(), timezone)).alias("b"),
+    ).row(0)
+    return row[0], row[1]
+
+
+def activity_outcomes(
+    activity: pl.DataFrame, status: pl.DataFrame, policy: Policy
+) -> pl.DataFrame:
+    """Check each activity and read against the learner's status at its time.
+
+    An activity on an inactive learner contradicts the rules [1]_: it is marked
+    rejected (never billed, never dropped). Reads are allowed while inactive except
+    through the closed Learner App; a Learncycle scheduled communication may be
+    ``allowed_while_inactive`` by `Policy`.
+
+    Parameters
+    ----------
+    activity : pl.DataFrame
+        `ActivityLog.events` (columns of ``ACTIVITY_SCHEMA``).
+    status : pl.DataFrame
+        `StatusLog.events`.
+    policy : Policy
+        Rule switches.
+
+    Returns
+    -------
+    pl.DataFrame
+        The activity columns plus ``is_active`` Boolean (null before creation or for
+        an unknown learner), ``status_line`` Int64 (the status row in force) and
+        ``outcome`` Enum of `Outcome` values; sorted by ``(learner_id,
+        occurred_at, line)``.
+
+    References
+    ----------
+    .. [1] "Active Learners and Metering", "A Learner must be Active in order to
+       allow activity."
+    """
+    known = status.select("learner_id").unique()
+    state = status.select(
+        "learner_id", "changed_at", "is_active", pl.col("line").alias("status_line")
+    )
+    joined = activity.sort("learner_id", "occurred_at").join_asof(
+        state,
+        left_on="occurred_at",
+        right_on="changed_at",
+        by="learner_id",
+        strategy="backward",
+        check_sortedness=False,
+    )
+    is_read = pl.col("activity").is_in([str(k) for k in ReadKind])
+    scheduled_ok = (
+        pl.col("scheduled")
+        & (pl.col("channel") == str(Channel.AUTOMATION))
+        & pl.col("activity").is_in([str(k) for k in SCHEDULED_COMMUNICATION_KINDS])
+        & pl.lit(policy.allow_scheduled_communications_while_inactive)
+    )
+    outcome = (
+        pl.when(~pl.col("learner_id").is_in(known["learner_id"].implode()))
+        .then(pl.lit(str(Outcome.REJECTED_UNKNOWN_LEARNER)))
+        .when(pl.col("is_active").is_null())
+        .then(pl.lit(str(Outcome.REJECTED_NOT_YET_CREATED)))
+        .when(pl.col("is_active") & is_read)
+        .then(pl.lit(str(Outcome.READ)))
+        .when(pl.col("is_active"))
+        .then(pl.lit(str(Outcome.ACCEPTED)))
+        .when(pl.col("channel") == str(Channel.LEARNER_APP))
+        .then(pl.lit(str(Outcome.REJECTED_PORTAL_CLOSED)))
+        .when(is_read)
+        .then(pl.lit(str(Outcome.READ)))
+        .when(scheduled_ok)
+        .then(pl.lit(str(Outcome.ALLOWED_WHILE_INACTIVE)))
+        .otherwise(pl.lit(str(Outcome.REJECTED_INACTIVE)))
+    )
+    return (
+        joined.drop("changed_at")
+        .with_columns(outcome.cast(OutcomeEnum).alias("outcome"))
+        .sort("learner_id", "occurred_at", "line")
+    )
+
+
+_REASON_TEXT = {
+    str(Outcome.REJECTED_INACTIVE): "learner '{}' is inactive (status line {})",
+    str(Outcome.REJECTED_PORTAL_CLOSED): (
+        "learner '{}' is inactive (status line {}): the Learner App is closed"
+    ),
+    str(Outcome.REJECTED_UNKNOWN_LEARNER): "learner '{}' is not in the status log{}",
+    str(Outcome.REJECTED_NOT_YET_CREATED): (
+        "learner '{}' did not exist yet (created later){}"
+    ),
+}
+
+
+def rejected_activity(outcomes: pl.DataFrame, source: str) -> pl.DataFrame:
+    """The rejected rows of `activity_outcomes`, as a ``rejected`` frame.
+
+    Returns
+    -------
+    pl.DataFrame
+        Columns ``source``, ``line``, ``reason`` (`meter_sim.logs.REJECTED_SCHEMA`),
+        sorted by line.
+    """
+    rejected = outcomes.filter(pl.col("outcome").cast(pl.String).is_in(_REASON_TEXT))
+    status_line = pl.col("status_line").cast(pl.String).fill_null("")
+    reasons = [
+        pl.when(pl.col("outcome") == name).then(
+            pl.format(text, "learner_id", status_line)
+        )
+        for name, text in _REASON_TEXT.items()
+    ]
+    return (
+        rejected.select(
+            pl.lit(source).alias("source"),
+            "line",
+            pl.format(
+                "activity `{}` via `{}` at {} rejected: {}",
+                "activity",
+                "channel",
+                pl.col("occurred_at").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ"),
+                pl.coalesce(reasons),
+            ).alias("reason"),
+        )
+        .cast(REJECTED_SCHEMA)
+        .sort("line")
+    )
