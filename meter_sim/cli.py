@@ -1,0 +1,305 @@
+"""The ``meter-sim`` command: bill a status log, run a scenario (DESIGN.md section 4).
+
+Errors in the input print one clear message naming the file, line and field, and
+exit with status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path  # noqa: TC003 (typer reads annotations at run time)
+from typing import TYPE_CHECKING, Annotated, Any
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from meter_sim.billing import DEFAULT_TIMEZONE, bill, check_timezone
+from meter_sim.exceptions import LogFormatError, MeterSimError
+from meter_sim.logs import read_activity_log, read_status_log
+from meter_sim.pricing import Plan
+
+if TYPE_CHECKING:
+    from meter_sim._typing import OutputFormat
+    from meter_sim.billing import Bill
+
+app = typer.Typer(
+    name="meter-sim",
+    help="Model, forecast and audit per-Active-Learner subscription billing.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+MONTH_COLUMNS = (
+    "month",
+    "billable_learners",
+    "included_learners",
+    "overage_learners",
+    "base_fee",
+    "overage_amount",
+    "total",
+)
+
+
+@app.callback()
+def main() -> None:
+    """Model, forecast and audit per-Active-Learner subscription billing."""
+
+
+def _month(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        year, month = value.split("-")
+        return date(int(year), int(month), 1)
+    except ValueError:
+        msg = f"expected a month as YYYY-MM, got {value!r}"
+        raise typer.BadParameter(msg) from None
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite() or number < 0:
+        msg = f"expected a non-negative decimal amount, got {value!r}"
+        raise typer.BadParameter(msg)
+    return number
+
+
+def _check_format(value: str) -> OutputFormat:
+    if value not in ("table", "csv", "json"):
+        msg = f"expected one of table, csv, json; got {value!r}"
+        raise typer.BadParameter(msg, param_hint="--format")
+    return value  # type: ignore[return-value]
+
+
+def _months_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Months as ``YYYY-MM`` and money as decimal strings, for printing."""
+    return frame.with_columns(
+        pl.col("month").dt.to_string("%Y-%m"),
+        pl.col(pl.Decimal).cast(pl.String),
+        pl.col(pl.Enum).cast(pl.String),
+    )
+
+
+def _json_document(result: Bill, *, with_learners: bool) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "timezone": result.timezone,
+        "currency": result.plan.currency,
+        "months": _months_text(result.monthly.select(MONTH_COLUMNS)).to_dicts(),
+    }
+    if with_learners:
+        document["learner_months"] = _months_text(result.learner_months).to_dicts()
+    document["rejected"] = result.rejected.to_dicts()
+    return document
+
+
+def _print_table(frame: pl.DataFrame, title: str) -> None:
+    text = _months_text(frame) if "month" in frame.columns else frame
+    table = Table(title=title, title_justify="left")
+    for name, dtype in frame.schema.items():
+        widest = text.select(pl.col(name).cast(pl.String).str.len_chars().max()).item()
+        numeric = dtype.is_numeric() or name == "month"
+        table.add_column(
+            name.replace("_", "\n"),
+            justify="right" if dtype.is_numeric() else "left",
+            no_wrap=numeric,
+            min_width=(widest or 0) if numeric else None,
+        )
+    for row in text.iter_rows():
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+def _print_bill(
+    result: Bill, output: OutputFormat, *, with_learners: bool, title: str
+) -> None:
+    if output == "json":
+        sys.stdout.write(
+            json.dumps(_json_document(result, with_learners=with_learners))
+        )
+        sys.stdout.write("\n")
+        return
+    if output == "csv":
+        sys.stdout.write(_months_text(result.monthly.select(MONTH_COLUMNS)).write_csv())
+        return
+    money = result.monthly.select(pl.col("total").sum()).item()
+    _print_table(
+        result.monthly.select(MONTH_COLUMNS),
+        f"{title}: {result.plan.name}, {result.plan.currency}, months in "
+        f"{result.timezone}",
+    )
+    console.print(f"Total for the period: {result.plan.currency} {money}")
+    if with_learners:
+        _print_table(result.learner_months, "Billable learner-months")
+    if not result.rejected.is_empty():
+        _print_table(result.rejected, f"Rejected rows ({result.rejected.height})")
+    for source, read in result.rows_read.items():
+        gone = result.rejected.filter(pl.col("source") == source).height
+        console.print(
+            f"{source}: {read} rows read, {read - gone} used, {gone} rejected"
+        )
+
+
+def _fail(exc: MeterSimError) -> typer.Exit:
+    errors.print(
+        f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True
+    )
+    return typer.Exit(code=2)
+
+
+@app.command("bill")
+def bill_command(
+    status_log: Annotated[Path, typer.Argument(help="Status log (.csv or .parquet).")],
+    activity: Annotated[
+        Path | None, typer.Option("--activity", help="Activity log to check.")
+    ] = None,
+    plan: Annotated[
+        Path | None, typer.Option("--plan", help="Plan YAML (a price book entry).")
+    ] = None,
+    included: Annotated[
+        int | None, typer.Option("--included", min=0, help="Included learners/month.")
+    ] = None,
+    overage_price: Annotated[
+        str | None,
+        typer.Option("--overage-price", help="Price per overage learner-month."),
+    ] = None,
+    timezone: Annotated[
+        str, typer.Option("--timezone", help="Billing time zone (IANA).")
+    ] = DEFAULT_TIMEZONE,
+    naive_timezone: Annotated[
+        str | None,
+        typer.Option("--naive-timezone", help="Zone of times written without offset."),
+    ] = None,
+    from_month: Annotated[
+        str | None, typer.Option("--from", help="First month, YYYY-MM.")
+    ] = None,
+    through_month: Annotated[
+        str | None, typer.Option("--through", help="Last month, YYYY-MM.")
+    ] = None,
+    learner_months_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--learner-months",
+            help="Write learner-months to this .csv/.parquet instead of printing them.",
+        ),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--format", help="table, csv (monthly bill) or json.")
+    ] = "table",
+) -> None:
+    """Bill a status log: monthly usage and invoice, learner-months, rejections."""
+    fmt = _check_format(output)
+    first, last = _month(from_month), _month(through_month)
+    price = _decimal(overage_price)
+    try:
+        chosen = _choose_plan(plan, included, price)
+        if naive_timezone is not None:
+            check_timezone(naive_timezone)
+        status = read_status_log(status_log, naive_timezone=naive_timezone)
+        activity_log = (
+            None
+            if activity is None
+            else read_activity_log(activity, naive_timezone=naive_timezone)
+        )
+        result = bill(
+            status,
+            activity_log,
+            plan=chosen,
+            timezone=timezone,
+            first_month=first,
+            last_month=last,
+        )
+        if learner_months_file is not None:
+            write_learner_months(result.learner_months, learner_months_file)
+    except MeterSimError as exc:
+        raise _fail(exc) from None
+    _print_bill(
+        result, fmt, with_learners=learner_months_file is None, title="Monthly bill"
+    )
+
+
+def _choose_plan(
+    plan: Path | None, included: int | None, price: Decimal | None
+) -> Plan:
+    if plan is not None:
+        if included is not None or price is not None:
+            msg = "give either --plan or --included/--overage-price, not both"
+            raise LogFormatError(msg, field="plan")
+        from meter_sim.scenario import load_plan
+
+        return load_plan(plan)
+    return Plan(
+        name="command-line plan",
+        included_learners=included or 0,
+        overage_price=price or Decimal(0),
+    )
+
+
+def write_learner_months(frame: pl.DataFrame, path: Path) -> None:
+    """Write learner-months to ``.csv`` (month as YYYY-MM) or ``.parquet``.
+
+    Raises
+    ------
+    LogFormatError
+        If the suffix is neither, or the file cannot be written.
+    """
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            frame.write_parquet(path)
+            return
+        if suffix == ".csv":
+            _months_text(frame).write_csv(path)
+            return
+    except OSError as exc:
+        msg = f"{path}: cannot write: {exc.strerror}"
+        raise LogFormatError(msg, source=str(path)) from None
+    msg = f"{path}: unknown file type {suffix!r}; expected .csv or .parquet"
+    raise LogFormatError(msg, source=str(path), field="learner-months")
+
+
+@app.command("oulad")
+def oulad_command(
+    out: Annotated[
+        Path, typer.Argument(help="Status log to write (.csv or .parquet).")
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="OULAD folder (default: $METER_SIM_OULAD).",
+            show_default=False,
+        ),
+    ] = None,
+    start_day: Annotated[
+        int, typer.Option("--start-day", min=1, max=28, help="Day of month of day 0.")
+    ] = 1,
+) -> None:
+    """Turn the real OULAD registrations into a status log for `meter-sim bill`."""
+    from meter_sim.datasets.oulad import registrations_status_log, write_status_log
+
+    try:
+        log = registrations_status_log(data, start_day=start_day)
+        write_status_log(log, out)
+    except MeterSimError as exc:
+        raise _fail(exc) from None
+    if not log.rejected.is_empty():
+        _print_table(log.rejected, f"Rejected registrations ({log.rejected.height})")
+    learners = log.status.select(pl.col("learner_id").n_unique()).item()
+    console.print(
+        f"{log.rows_read} registrations read: {log.rows_used} used, "
+        f"{log.rejected.height} rejected; wrote {log.status.height} status changes "
+        f"for {learners} learners to {out}"
+    )

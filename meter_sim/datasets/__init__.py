@@ -1,0 +1,1 @@
+"""Loaders that turn public learning-analytics datasets into meter_sim inputs."""

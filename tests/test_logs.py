@@ -1,0 +1,288 @@
+"""Status-log and activity-log readers (meter_sim.logs): formats and every error."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import polars as pl
+import pytest
+
+from meter_sim.exceptions import LogFormatError
+from meter_sim.logs import read_activity_log, read_status_log
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def write(tmp_path: Path, text: str, name: str = "status.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+HEADER = "learner_id,changed_at,is_active\n"
+
+
+def test_reads_offsets_z_spaces_and_status_words(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "learner_id,changed_at,is_active,channel,actor,event_id\n"
+        "L1,2018-04-11T10:00:00+10:00,Yes,UI,ann,e1\n"
+        "L1,2018-04-11 06:30:00.25Z,n,,,\n"
+        "7,2018-04-11T10:00+1000,TRUE,api,,\n"
+        "L2,2018-04-11T00:00:00Z,0,,,\n",
+    )
+    log = read_status_log(path)
+    assert log.rows_read == 4
+    assert log.rejected.is_empty()
+    rows = log.events.select("line", "learner_id", "changed_at", "is_active").rows()
+    assert rows == [
+        (4, "7", datetime(2018, 4, 11, 0, tzinfo=UTC), True),
+        (2, "L1", datetime(2018, 4, 11, 0, tzinfo=UTC), True),
+        (3, "L1", datetime(2018, 4, 11, 6, 30, 0, 250000, tzinfo=UTC), False),
+        (5, "L2", datetime(2018, 4, 11, 0, tzinfo=UTC), False),
+    ]
+    assert log.events["channel"].to_list() == ["api", "ui", None, None]
+    assert log.events["actor"].to_list() == [None, "ann", None, None]
+    assert log.events["event_id"].to_list() == [None, "e1", None, None]
+
+
+def test_rows_in_any_order_come_out_in_time_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        HEADER + "L1,2018-07-02T09:00:00+10:00,yes\n"
+        "L1,2018-04-11T16:00:00+10:00,no\n"
+        "L1,2018-04-11T10:00:00+10:00,yes\n",
+    )
+    assert read_status_log(path).events["line"].to_list() == [4, 3, 2]
+
+
+def test_bom_and_padded_header_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbflearner_id, changed_at ,is_active\r\n"
+        b"L1,2018-04-11T00:00:00Z,y\r\n"
+    )
+    assert read_status_log(path).events["learner_id"].to_list() == ["L1"]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (
+            "L1,2018-04-11T10:00:00,yes",
+            r"status.csv:3: `changed_at`: time has no UTC offset",
+        ),
+        (
+            "L1,2018-02-30T10:00:00+10:00,yes",
+            r"status.csv:3: `changed_at`: impossible date or time",
+        ),
+        (
+            "L1,11/04/2018 10:00,yes",
+            r"status.csv:3: `changed_at`: not an ISO-8601 date-time",
+        ),
+        ("L1,,yes", r"status.csv:3: `changed_at`: blank"),
+        (
+            "L1,2018-04-11T10:00:00Z,",
+            r"status.csv:3: `is_active`: blank; expected one of",
+        ),
+        (
+            "L1,2018-04-11T10:00:00Z,maybe",
+            r"status.csv:3: `is_active`: expected one of true, yes.*got 'maybe'",
+        ),
+        (",2018-04-11T10:00:00Z,yes", r"status.csv:3: `learner_id`: blank"),
+    ],
+)
+def test_bad_rows_name_file_line_and_field(
+    tmp_path: Path, row: str, message: str
+) -> None:
+    path = write(tmp_path, HEADER + "L0,2018-04-01T00:00:00Z,yes\n" + row + "\n")
+    with pytest.raises(LogFormatError, match=message) as info:
+        read_status_log(path)
+    assert info.value.line == 3
+    assert info.value.source == str(path)
+
+
+def test_all_problems_are_listed_with_their_lines(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, HEADER + "L1,2018-04-11T10:00:00,yes\nL2,2018-04-11T10:00:00Z,x\n"
+    )
+    with pytest.raises(LogFormatError) as info:
+        read_status_log(path)
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith(f"{path}:2: `changed_at`")
+    assert lines[1].startswith(f"{path}:3: `is_active`")
+
+
+def test_unknown_channel_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "learner_id,changed_at,is_active,channel\nL1,2018-04-11T00:00:00Z,y,fax\n",
+    )
+    with pytest.raises(
+        LogFormatError, match=r":2: `channel`: expected one of ui, .*got 'fax'"
+    ):
+        read_status_log(path)
+
+
+def test_missing_column_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "learner_id,changed_at\nL1,2018-04-11T00:00:00Z\n")
+    with pytest.raises(
+        LogFormatError, match=r"missing column\(s\) `is_active`"
+    ) as info:
+        read_status_log(path)
+    assert info.value.field == "is_active"
+
+
+def test_yes_and_no_at_one_instant_names_both_lines(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        HEADER + "L1,2018-04-11T00:00:00Z,yes\nL2,2018-04-11T00:00:00Z,yes\n"
+        "L1,2018-04-11T10:00:00+10:00,no\n",
+    )
+    with pytest.raises(
+        LogFormatError, match=r"learner 'L1' is set to Yes \(line 2\) and No \(line 4\)"
+    ):
+        read_status_log(path)
+
+
+def test_duplicates_count_once_and_are_reported(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "learner_id,changed_at,is_active,event_id\n"
+        "L1,2018-04-11T00:00:00Z,yes,\n"
+        "L1,2018-04-11T00:00:00Z,yes,\n"
+        "L1,2018-04-12T00:00:00Z,no,e2\n"
+        "L1,2018-04-12T00:00:00Z,no,e2\n",
+    )
+    log = read_status_log(path)
+    assert log.events["line"].to_list() == [2, 4]
+    assert log.rejected.rows() == [
+        (str(path), 3, "duplicate of line 2; counted once"),
+        (str(path), 5, "duplicate of line 4; counted once"),
+    ]
+    assert log.rows_read == log.events.height + log.rejected.height
+
+
+def test_event_id_reused_for_different_rows_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "learner_id,changed_at,is_active,event_id\n"
+        "L1,2018-04-11T00:00:00Z,yes,e1\nL2,2018-04-11T00:00:00Z,yes,e1\n",
+    )
+    with pytest.raises(LogFormatError, match=r"event_id 'e1' is used on lines 2, 3"):
+        read_status_log(path)
+
+
+def test_naive_timezone_reads_local_times(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "L1,2018-04-11 10:00,yes\nL1,2018-11-01,no\n")
+    log = read_status_log(path, naive_timezone="Australia/Sydney")
+    assert log.events["changed_at"].to_list() == [
+        datetime(2018, 4, 11, 0, tzinfo=UTC),
+        datetime(2018, 10, 31, 13, tzinfo=UTC),  # AEDT, +11:00
+    ]
+
+
+@pytest.mark.parametrize(
+    "local",
+    ["2018-10-07T02:30:00", "2018-04-01T02:30:00"],  # skipped hour; repeated hour
+)
+def test_naive_dst_gap_and_overlap_are_errors(tmp_path: Path, local: str) -> None:
+    path = write(tmp_path, HEADER + f"L1,{local},yes\n")
+    with pytest.raises(
+        LogFormatError,
+        match=r":2: `changed_at`: ambiguous or non-existent local time in Australia",
+    ):
+        read_status_log(path, naive_timezone="Australia/Sydney")
+
+
+def test_parquet_with_integer_ids_and_typed_columns(tmp_path: Path) -> None:
+    path = tmp_path / "status.parquet"
+    pl.DataFrame(
+        {
+            "learner_id": [101, 102],
+            "changed_at": [datetime(2018, 4, 11, tzinfo=UTC)] * 2,
+            "is_active": [True, False],
+        }
+    ).write_parquet(path)
+    log = read_status_log(path)
+    assert log.events.select("line", "learner_id", "is_active").rows() == [
+        (1, "101", True),
+        (2, "102", False),
+    ]
+
+
+def test_parquet_naive_datetimes_need_a_zone(tmp_path: Path) -> None:
+    path = tmp_path / "status.parquet"
+    pl.DataFrame(
+        {
+            "learner_id": ["a"],
+            "changed_at": [datetime(2018, 4, 11)],  # noqa: DTZ001
+            "is_active": [True],
+        }
+    ).write_parquet(path)
+    with pytest.raises(
+        LogFormatError, match=r"row 1: `changed_at`: time has no time zone"
+    ):
+        read_status_log(path)
+    log = read_status_log(path, naive_timezone="Europe/London")
+    assert log.events["changed_at"].item() == datetime(2018, 4, 10, 23, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"learner_id,changed_at,is_active\n\xff\xfe,x,y\n", "not UTF-8"),
+    ],
+)
+def test_unreadable_files(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "status.csv"
+    path.write_bytes(content)
+    with pytest.raises(LogFormatError, match=message):
+        read_status_log(path)
+
+
+def test_missing_file_and_unknown_type(tmp_path: Path) -> None:
+    with pytest.raises(LogFormatError, match="no such file"):
+        read_status_log(tmp_path / "nope.csv")
+    other = write(tmp_path, "x", "status.xlsx")
+    with pytest.raises(LogFormatError, match=r"unknown file type '\.xlsx'"):
+        read_status_log(other)
+
+
+def test_header_only_gives_an_empty_log(tmp_path: Path) -> None:
+    log = read_status_log(write(tmp_path, HEADER))
+    assert log.events.is_empty()
+    assert log.rows_read == 0
+
+
+def test_activity_log_reads_kinds_channels_and_scheduled(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "learner_id,occurred_at,activity,channel,scheduled\n"
+        "L1,2018-04-11T00:05:00Z,Enrolment,,\n"
+        "L1,2018-05-10T00:00:00Z,message,automation,yes\n"
+        "L1,2018-05-11T00:00:00Z,view,learner_app,\n",
+        "activity.csv",
+    )
+    log = read_activity_log(path)
+    assert log.events.select("activity", "channel", "scheduled").rows() == [
+        ("enrolment", "ui", False),
+        ("message", "automation", True),
+        ("view", "learner_app", False),
+    ]
+
+
+def test_unknown_activity_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "learner_id,occurred_at,activity\nL1,2018-04-11T00:05:00Z,dance\n",
+        "activity.csv",
+    )
+    with pytest.raises(
+        LogFormatError,
+        match=r"activity.csv:2: `activity`: expected one of sales, .*got 'dance'",
+    ):
+        read_activity_log(path)
