@@ -27,7 +27,7 @@ SYD = ZoneInfo("Australia/Sydney")
 
 
 def syd(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SYD)  # type: ignore[misc]
+    return datetime(*args, tzinfo=SYD)  # type: ignore[misc, arg-type]
 
 
 def test_transition_table_is_complete_and_idempotent() -> None:
