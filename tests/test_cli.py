@@ -1,0 +1,175 @@
+"""The ``meter-sim`` command (meter_sim.cli): output shapes and exit statuses."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import TYPE_CHECKING
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from meter_sim.cli import app
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+runner = CliRunner()
+
+STATUS = (
+    "learner_id,changed_at,is_active\n"
+    "L1,2018-04-11T10:00:00+10:00,yes\n"
+    "L1,2018-04-11T16:00:00+10:00,no\n"
+    "L1,2018-04-11T16:00:00+10:00,no\n"
+    "L2,2018-04-11T10:00:00+10:00,yes\n"
+    "L1,2018-07-02T09:00:00+10:00,yes\n"
+)
+ACTIVITY = (
+    "learner_id,occurred_at,activity\n"
+    "L1,2018-05-10T10:00:00+10:00,message\n"
+    "L1,2018-05-10T10:00:00+10:00,view\n"
+)
+
+
+@pytest.fixture
+def status_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "status.csv"
+    path.write_text(STATUS)
+    return path
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_bill_json_follows_the_design_to_the_letter(
+    status_csv: Path, tmp_path: Path
+) -> None:
+    activity = tmp_path / "activity.csv"
+    activity.write_text(ACTIVITY)
+    code, out, _ = invoke(
+        "bill", str(status_csv), "--activity", str(activity),
+        "--included", "1", "--overage-price", "7.50", "--format", "json",
+    )  # fmt: skip
+    assert code == 0
+    document = json.loads(out)
+    assert list(document) == [
+        "timezone",
+        "currency",
+        "months",
+        "learner_months",
+        "rejected",
+    ]
+    assert document["timezone"] == "Australia/Sydney"
+    assert document["currency"] == "AUD"
+    # April: L1 and L2 created; May, June: L2 carried over; July: both.
+    assert document["months"] == [
+        {"month": "2018-04", "billable_learners": 2, "included_learners": 1,
+         "overage_learners": 1, "base_fee": "0.00", "overage_amount": "7.50", "total": "7.50"},
+        {"month": "2018-05", "billable_learners": 1, "included_learners": 1,
+         "overage_learners": 0, "base_fee": "0.00", "overage_amount": "0.00", "total": "0.00"},
+        {"month": "2018-06", "billable_learners": 1, "included_learners": 1,
+         "overage_learners": 0, "base_fee": "0.00", "overage_amount": "0.00", "total": "0.00"},
+        {"month": "2018-07", "billable_learners": 2, "included_learners": 1,
+         "overage_learners": 1, "base_fee": "0.00", "overage_amount": "7.50", "total": "7.50"},
+    ]  # fmt: skip
+    assert document["learner_months"][:3] == [
+        {"learner_id": "L1", "month": "2018-04", "reason": "created_active"},
+        {"learner_id": "L2", "month": "2018-04", "reason": "created_active"},
+        {"learner_id": "L2", "month": "2018-05", "reason": "carried_over"},
+    ]
+    assert {
+        "learner_id": "L1",
+        "month": "2018-07",
+        "reason": "reactivated",
+    } in document["learner_months"]
+    assert document["rejected"] == [
+        {"source": str(activity), "line": 2, "reason": (
+            "activity `message` via `ui` at 2018-05-10T00:00:00Z rejected: "
+            "learner 'L1' is inactive (status line 3)")},
+        {"source": str(status_csv), "line": 4, "reason": "duplicate of line 3; counted once"},
+    ]  # fmt: skip
+
+
+def test_bill_period_options_and_csv(status_csv: Path) -> None:
+    code, out, _ = invoke(
+        "bill",
+        str(status_csv),
+        "--from",
+        "2018-06",
+        "--through",
+        "2018-08",
+        "--format",
+        "csv",
+    )
+    assert code == 0
+    assert out.splitlines() == [
+        "month,billable_learners,included_learners,overage_learners,base_fee,overage_amount,total",
+        "2018-06,1,0,1,0.00,0.00,0.00",
+        "2018-07,2,0,2,0.00,0.00,0.00",
+        "2018-08,2,0,2,0.00,0.00,0.00",
+    ]
+
+
+def test_bill_writes_learner_months_instead_of_printing(
+    status_csv: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "months.parquet"
+    code, out, _ = invoke(
+        "bill", str(status_csv), "--learner-months", str(target), "--format", "json"
+    )
+    assert code == 0
+    assert "learner_months" not in json.loads(out)
+    written = pl.read_parquet(target)
+    assert written.height == 6  # L1: Apr, Jul; L2: Apr..Jul
+    assert written.filter(pl.col("learner_id") == "L1")["month"].to_list() == [
+        date(2018, 4, 1),
+        date(2018, 7, 1),
+    ]
+    csv_target = tmp_path / "months.csv"
+    assert invoke("bill", str(status_csv), "--learner-months", str(csv_target))[0] == 0
+    assert csv_target.read_text().splitlines()[:2] == [
+        "learner_id,month,reason",
+        "L1,2018-04,created_active",
+    ]
+
+
+def test_bill_table_shows_bill_learners_and_accounting(status_csv: Path) -> None:
+    code, out, _ = invoke("bill", str(status_csv), "--overage-price", "2")
+    assert code == 0
+    assert "Monthly bill" in out
+    assert "Total for the period: AUD 12.00" in out  # 2 + 1 + 1 + 2 learners x 2.00
+    assert "status.csv: 5 rows read, 4 used, 1 rejected" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "xml"], "expected one of table, csv, json"),
+        (["--from", "2018/04"], "expected a month as YYYY-MM"),
+        (["--overage-price", "-1"], "non-negative decimal"),
+        (["--overage-price", "abc"], "non-negative decimal"),
+        (["--timezone", "Mars/Base"], "unknown IANA time zone 'Mars/Base'"),
+        (["--naive-timezone", "Nowhere"], "unknown IANA time zone 'Nowhere'"),
+        (["--from", "2018-08", "--through", "2018-07"], "is after `--through`"),
+        (["--learner-months", "out.xlsx"], "unknown file type '.xlsx'"),
+    ],
+)
+def test_bad_options_exit_2_with_a_clear_message(
+    status_csv: Path, args: list[str], message: str
+) -> None:
+    code, out, err = invoke("bill", str(status_csv), *args)
+    assert code == 2
+    assert message in " ".join((out + err).split())
+    assert "Traceback" not in out + err
+
+
+def test_bad_input_file_exits_2_naming_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "status.csv"
+    path.write_text("learner_id,changed_at,is_active\nL1,2018-04-11 10:00,yes\n")
+    code, out, err = invoke("bill", str(path))
+    assert code == 2
+    assert f"{path}:2: `changed_at`: time has no UTC offset" in " ".join(err.split())
+    assert out == ""
