@@ -15,7 +15,7 @@ import polars as pl
 
 from meter_sim.exceptions import LogFormatError
 from meter_sim.lifecycle import Policy
-from meter_sim.logs import REJECTED_SCHEMA
+from meter_sim.logs import REJECTED_SCHEMA, prepare_activity_log, prepare_status_log
 from meter_sim.metering import (
     activity_outcomes,
     learner_months,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from meter_sim.logs import ActivityLog, StatusLog
     from meter_sim.pricing import InvoiceLine, Plan
+    from meter_sim.scenario import Scenario
 
 DEFAULT_TIMEZONE = "Australia/Sydney"
 """The default billing time zone (DESIGN.md section 1, Metering)."""
@@ -63,8 +64,11 @@ class Bill:
     rejected : pl.DataFrame
         ``source``, ``line``, ``reason``: duplicates of both logs and rejected
         activities, sorted by source and line.
-    rows_read : dict of str to int
-        Rows read per source. [rows]
+    inputs : pl.DataFrame
+        One row per input log: ``input`` String (``"<source> (status log)"`` or
+        ``"<source> (activity log)"``), ``rows_read``, ``rows_used``,
+        ``rows_rejected`` Int64, with ``rows_read == rows_used + rows_rejected``.
+        [rows]
     """
 
     timezone: str
@@ -77,7 +81,14 @@ class Bill:
     lines: list[InvoiceLine]
     activity: pl.DataFrame | None
     rejected: pl.DataFrame
-    rows_read: dict[str, int]
+    inputs: pl.DataFrame
+
+
+def _accounting(
+    label: str, rows_read: int, rejected: list[pl.DataFrame]
+) -> tuple[str, int, int, int]:
+    gone = sum(frame.height for frame in rejected)
+    return label, rows_read, rows_read - gone, gone
 
 
 def check_timezone(timezone: str) -> str:
@@ -155,12 +166,17 @@ def bill(
     months = learner_months(intervals, timezone, first_month, last_month).collect()
     usage = monthly_usage(months.lazy(), first_month, last_month).collect()
     rejected = [status.rejected]
-    rows_read = {status.source: status.rows_read}
+    inputs = [_accounting(f"{status.source} (status log)", status.rows_read, rejected)]
     outcomes = None
     if activity is not None:
         outcomes = activity_outcomes(activity.events, status.events, policy or Policy())
-        rejected += [activity.rejected, rejected_activity(outcomes, activity.source)]
-        rows_read[activity.source] = activity.rows_read
+        refused = [
+            activity.rejected,
+            rejected_activity(outcomes, activity.source, timezone),
+        ]
+        label = f"{activity.source} (activity log)"
+        inputs.append(_accounting(label, activity.rows_read, refused))
+        rejected += refused
     return Bill(
         timezone=timezone,
         plan=plan,
@@ -172,5 +188,43 @@ def bill(
         lines=invoice_lines(usage, plan),
         activity=outcomes,
         rejected=pl.concat(rejected).cast(REJECTED_SCHEMA).sort("source", "line"),
-        rows_read=rows_read,
+        inputs=pl.DataFrame(
+            inputs,
+            schema=["input", "rows_read", "rows_used", "rows_rejected"],
+            orient="row",
+        ),
+    )
+
+
+def run_scenario(scenario: Scenario, *, policy: Policy | None = None) -> Bill:
+    """Bill a scenario's learners with its plan, time zone and period.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        As returned by `meter_sim.scenario.load_scenario`.
+    policy : Policy or None
+        Rule switches; default `Policy()`.
+
+    Returns
+    -------
+    Bill
+        As `bill`; ``rejected`` lines are the scenario file's YAML lines.
+
+    Raises
+    ------
+    LogFormatError
+        If one learner is set to Yes and No at the same instant (naming both
+        YAML lines).
+    """
+    source = str(scenario.source)
+    period = scenario.period or (None, None)
+    return bill(
+        prepare_status_log(scenario.status_frame(), source),
+        prepare_activity_log(scenario.activity_frame(), source),
+        plan=scenario.plan,
+        timezone=scenario.timezone,
+        first_month=period[0],
+        last_month=period[1],
+        policy=policy,
     )

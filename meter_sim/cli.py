@@ -18,10 +18,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from meter_sim.billing import DEFAULT_TIMEZONE, bill, check_timezone
+from meter_sim.billing import DEFAULT_TIMEZONE, bill, check_timezone, run_scenario
 from meter_sim.exceptions import LogFormatError, MeterSimError
 from meter_sim.logs import read_activity_log, read_status_log
 from meter_sim.pricing import Plan
+from meter_sim.scenario import load_plan, load_scenario
 
 if TYPE_CHECKING:
     from meter_sim._typing import OutputFormat
@@ -112,7 +113,7 @@ def _print_table(frame: pl.DataFrame, title: str) -> None:
         widest = text.select(pl.col(name).cast(pl.String).str.len_chars().max()).item()
         numeric = dtype.is_numeric() or name == "month"
         table.add_column(
-            name.replace("_", "\n"),
+            name.replace("_", "\n" if numeric else " "),
             justify="right" if dtype.is_numeric() else "left",
             no_wrap=numeric,
             min_width=(widest or 0) if numeric else None,
@@ -145,11 +146,8 @@ def _print_bill(
         _print_table(result.learner_months, "Billable learner-months")
     if not result.rejected.is_empty():
         _print_table(result.rejected, f"Rejected rows ({result.rejected.height})")
-    for source, read in result.rows_read.items():
-        gone = result.rejected.filter(pl.col("source") == source).height
-        console.print(
-            f"{source}: {read} rows read, {read - gone} used, {gone} rejected"
-        )
+    for label, read, used, gone in result.inputs.iter_rows():
+        console.print(f"{label}: {read} rows read, {used} used, {gone} rejected")
 
 
 def _fail(exc: MeterSimError) -> typer.Exit:
@@ -237,8 +235,6 @@ def _choose_plan(
         if included is not None or price is not None:
             msg = "give either --plan or --included/--overage-price, not both"
             raise LogFormatError(msg, field="plan")
-        from meter_sim.scenario import load_plan
-
         return load_plan(plan)
     return Plan(
         name="command-line plan",
@@ -303,3 +299,26 @@ def oulad_command(
         f"{log.rejected.height} rejected; wrote {log.status.height} status changes "
         f"for {learners} learners to {out}"
     )
+
+
+@app.command("run")
+def run_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    learners: Annotated[
+        bool,
+        typer.Option("--learners", help="Also list each learner-month and its reason."),
+    ] = False,
+    output: Annotated[
+        str, typer.Option("--format", help="table, csv (monthly bill) or json.")
+    ] = "table",
+) -> None:
+    """Run a scenario: its monthly bill, and with --learners each learner-month."""
+    fmt = _check_format(output)
+    try:
+        result = run_scenario(load_scenario(scenario))
+    except MeterSimError as exc:
+        raise _fail(exc) from None
+    if fmt == "csv" and learners:
+        sys.stdout.write(_months_text(result.learner_months).write_csv())
+        return
+    _print_bill(result, fmt, with_learners=learners, title="Monthly bill")

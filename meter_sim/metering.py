@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from meter_sim.lifecycle import (
+    REJECTED_OUTCOMES,
     SCHEDULED_COMMUNICATION_KINDS,
     Channel,
     Outcome,
@@ -299,20 +300,19 @@ def activity_outcomes(
     )
 
 
-_REASON_TEXT = {
-    str(Outcome.REJECTED_INACTIVE): "learner '{}' is inactive (status line {})",
-    str(Outcome.REJECTED_PORTAL_CLOSED): (
-        "learner '{}' is inactive (status line {}): the Learner App is closed"
-    ),
-    str(Outcome.REJECTED_UNKNOWN_LEARNER): "learner '{}' is not in the status log{}",
-    str(Outcome.REJECTED_NOT_YET_CREATED): (
-        "learner '{}' did not exist yet (created later){}"
-    ),
-}
-
-
-def rejected_activity(outcomes: pl.DataFrame, source: str) -> pl.DataFrame:
+def rejected_activity(
+    outcomes: pl.DataFrame, source: str, timezone: str
+) -> pl.DataFrame:
     """The rejected rows of `activity_outcomes`, as a ``rejected`` frame.
+
+    Parameters
+    ----------
+    outcomes : pl.DataFrame
+        As returned by `activity_outcomes`.
+    source : str
+        The activity log's file, for the ``source`` column.
+    timezone : str
+        IANA zone in which the reasons show times (the billing time zone).
 
     Returns
     -------
@@ -320,14 +320,22 @@ def rejected_activity(outcomes: pl.DataFrame, source: str) -> pl.DataFrame:
         Columns ``source``, ``line``, ``reason`` (`meter_sim.logs.REJECTED_SCHEMA`),
         sorted by line.
     """
-    rejected = outcomes.filter(pl.col("outcome").cast(pl.String).is_in(_REASON_TEXT))
-    status_line = pl.col("status_line").cast(pl.String).fill_null("")
-    reasons = [
-        pl.when(pl.col("outcome") == name).then(
-            pl.format(text, "learner_id", status_line)
+    outcome = pl.col("outcome").cast(pl.String)
+    inactive = "learner '{}' is inactive (status line {})"
+    why = (
+        pl.when(outcome == str(Outcome.REJECTED_INACTIVE))
+        .then(pl.format(inactive, "learner_id", "status_line"))
+        .when(outcome == str(Outcome.REJECTED_PORTAL_CLOSED))
+        .then(
+            pl.format(
+                inactive + ": the Learner App is closed", "learner_id", "status_line"
+            )
         )
-        for name, text in _REASON_TEXT.items()
-    ]
+        .when(outcome == str(Outcome.REJECTED_UNKNOWN_LEARNER))
+        .then(pl.format("learner '{}' is not in the status log", "learner_id"))
+        .otherwise(pl.format("learner '{}' did not exist yet", "learner_id"))
+    )
+    rejected = outcomes.filter(outcome.is_in([str(o) for o in REJECTED_OUTCOMES]))
     return (
         rejected.select(
             pl.lit(source).alias("source"),
@@ -336,8 +344,10 @@ def rejected_activity(outcomes: pl.DataFrame, source: str) -> pl.DataFrame:
                 "activity `{}` via `{}` at {} rejected: {}",
                 "activity",
                 "channel",
-                pl.col("occurred_at").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ"),
-                pl.coalesce(reasons),
+                pl.col("occurred_at")
+                .dt.convert_time_zone(timezone)
+                .dt.to_string("%Y-%m-%dT%H:%M:%S%:z"),
+                why,
             ).alias("reason"),
         )
         .cast(REJECTED_SCHEMA)

@@ -87,7 +87,7 @@ def test_bill_json_follows_the_design_to_the_letter(
     } in document["learner_months"]
     assert document["rejected"] == [
         {"source": str(activity), "line": 2, "reason": (
-            "activity `message` via `ui` at 2018-05-10T00:00:00Z rejected: "
+            "activity `message` via `ui` at 2018-05-10T10:00:00+10:00 rejected: "
             "learner 'L1' is inactive (status line 3)")},
         {"source": str(status_csv), "line": 4, "reason": "duplicate of line 3; counted once"},
     ]  # fmt: skip
@@ -141,7 +141,9 @@ def test_bill_table_shows_bill_learners_and_accounting(status_csv: Path) -> None
     assert code == 0
     assert "Monthly bill" in out
     assert "Total for the period: AUD 12.00" in out  # 2 + 1 + 1 + 2 learners x 2.00
-    assert "status.csv: 5 rows read, 4 used, 1 rejected" in " ".join(out.split())
+    assert "status.csv (status log): 5 rows read, 4 used, 1 rejected" in " ".join(
+        out.split()
+    )
 
 
 @pytest.mark.parametrize(
@@ -173,3 +175,78 @@ def test_bad_input_file_exits_2_naming_file_and_line(tmp_path: Path) -> None:
     assert code == 2
     assert f"{path}:2: `changed_at`: time has no UTC offset" in " ".join(err.split())
     assert out == ""
+
+
+EXAMPLE = "scenarios/april-to-july.yaml"
+
+
+def test_run_scenario_table_and_learners() -> None:
+    code, out, _ = invoke("run", EXAMPLE, "--learners")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "Monthly bill: Starter, AUD" in text
+    assert "Total for the period: AUD 540.00" in text
+    assert "2018-06 │ 0 │ 0 │ 0 │ 45.00 │ 0.00 │ 45.00" in text
+    assert "L2 │ 2018-05 │ reactivated" in text
+    assert "learner 'L2' is inactive" in text
+
+
+def test_run_scenario_json_and_csv() -> None:
+    code, out, _ = invoke("run", EXAMPLE, "--format", "json")
+    assert code == 0
+    document = json.loads(out)
+    assert list(document) == ["timezone", "currency", "months", "rejected"]
+    assert [m["billable_learners"] for m in document["months"]] == [
+        2,
+        1,
+        0,
+        2,
+        2,
+        2,
+        2,
+        2,
+        2,
+    ]
+    code, out, _ = invoke("run", EXAMPLE, "--format", "csv", "--learners")
+    assert out.splitlines()[:3] == [
+        "learner_id,month,reason",
+        "L1,2018-04,created_active",
+        "L2,2018-04,created_active",
+    ]
+
+
+def test_run_bad_scenario_exits_2_with_position(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\ntimezone: Australia/Sydney\nlearners: []\nextra: 1\n")
+    code, out, err = invoke("run", str(path))
+    assert code == 2
+    assert f"{path}:4:1" in err
+    assert "Traceback" not in out + err
+
+
+def test_bill_with_a_plan_file(status_csv: Path) -> None:
+    code, out, _ = invoke(
+        "bill",
+        str(status_csv),
+        "--plan",
+        "scenarios/plans/standard.yaml",
+        "--format",
+        "json",
+    )
+    assert code == 0
+    first = json.loads(out)["months"][0]
+    assert (first["base_fee"], first["included_learners"], first["total"]) == (
+        "950.00",
+        150,
+        "950.00",
+    )
+    code, _, err = invoke(
+        "bill",
+        str(status_csv),
+        "--plan",
+        "scenarios/plans/standard.yaml",
+        "--included",
+        "3",
+    )
+    assert code == 2
+    assert "either --plan or --included" in err
