@@ -62,6 +62,7 @@ from meter_sim._yaml import (
     validation_problems,
 )
 from meter_sim.lifecycle import ActivityKind, Channel, ReadKind
+from meter_sim.logs import ACTIVITY_SCHEMA, STATUS_SCHEMA
 from meter_sim.pricing import Plan
 
 if TYPE_CHECKING:
@@ -69,9 +70,7 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
 __all__ = [
-    "ACTIVITY_FRAME_SCHEMA",
     "PLANS_FOLDER",
-    "STATUS_FRAME_SCHEMA",
     "ZONE_CONTEXT_KEY",
     "ActivityEntry",
     "LearnerSpec",
@@ -88,32 +87,6 @@ PLANS_FOLDER: Final = "plans"
 
 ZONE_CONTEXT_KEY: Final = "timezone"
 """Key of the validation context holding the `ZoneInfo` naive times are read in."""
-
-STATUS_FRAME_SCHEMA: Final = pl.Schema(
-    {
-        "line": pl.Int64(),
-        "learner_id": pl.String(),
-        "changed_at": pl.Datetime("us", "UTC"),
-        "is_active": pl.Boolean(),
-        "event_id": pl.String(),
-        "channel": pl.String(),
-        "actor": pl.String(),
-    }
-)
-"""Columns and dtypes of `Scenario.status_frame`."""
-
-ACTIVITY_FRAME_SCHEMA: Final = pl.Schema(
-    {
-        "line": pl.Int64(),
-        "learner_id": pl.String(),
-        "occurred_at": pl.Datetime("us", "UTC"),
-        "activity": pl.String(),
-        "channel": pl.String(),
-        "scheduled": pl.Boolean(),
-        "event_id": pl.String(),
-    }
-)
-"""Columns and dtypes of `Scenario.activity_frame`."""
 
 _INSTANT: Final = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})"
@@ -481,7 +454,7 @@ class Scenario:
         Returns
         -------
         polars.DataFrame
-            In file order, with exactly the columns of `STATUS_FRAME_SCHEMA`:
+            In file order, with exactly the columns of `meter_sim.logs.STATUS_SCHEMA`:
             ``line`` : Int64, the YAML line of the entry; ``learner_id`` : String;
             ``changed_at`` : Datetime("us", "UTC"); ``is_active`` : Boolean;
             ``event_id`` : String (null); ``channel`` : String; ``actor`` :
@@ -501,7 +474,7 @@ class Scenario:
             for i, learner in enumerate(self.learners)
             for j, entry in enumerate(learner.status)
         ]
-        return pl.DataFrame(rows, schema=STATUS_FRAME_SCHEMA, orient="row")
+        return pl.DataFrame(rows, schema=STATUS_SCHEMA, orient="row")
 
     def activity_frame(self) -> pl.DataFrame:
         """The activity log the scenario describes, one row per activity entry.
@@ -509,7 +482,7 @@ class Scenario:
         Returns
         -------
         polars.DataFrame
-            In file order, with exactly the columns of `ACTIVITY_FRAME_SCHEMA`:
+            In file order, with exactly the columns of `meter_sim.logs.ACTIVITY_SCHEMA`:
             ``line`` : Int64, the YAML line of the entry; ``learner_id`` : String;
             ``occurred_at`` : Datetime("us", "UTC"); ``activity`` : String (an
             activity or read kind); ``channel`` : String; ``scheduled`` :
@@ -529,7 +502,7 @@ class Scenario:
             for i, learner in enumerate(self.learners)
             for j, entry in enumerate(learner.activities)
         ]
-        return pl.DataFrame(rows, schema=ACTIVITY_FRAME_SCHEMA, orient="row")
+        return pl.DataFrame(rows, schema=ACTIVITY_SCHEMA, orient="row")
 
 
 def _zone_of(raw: object) -> ZoneInfo | None:

@@ -23,10 +23,9 @@ from meter_sim.lifecycle import (
     StatusEvent,
     replay,
 )
+from meter_sim.logs import ACTIVITY_SCHEMA, STATUS_SCHEMA
 from meter_sim.pricing import Plan
 from meter_sim.scenario import (
-    ACTIVITY_FRAME_SCHEMA,
-    STATUS_FRAME_SCHEMA,
     Scenario,
     load_scenario,
     parse_instant,
@@ -124,13 +123,13 @@ def test_example_status_frame(example: Scenario) -> None:
         pl.col("actor").cast(pl.String),
     )
     frame = example.status_frame()
-    assert frame.schema == STATUS_FRAME_SCHEMA
+    assert frame.schema == STATUS_SCHEMA
     assert_frame_equal(frame, expected)
 
 
 def test_example_activity_frame(example: Scenario) -> None:
     frame = example.activity_frame()
-    assert frame.schema == ACTIVITY_FRAME_SCHEMA
+    assert frame.schema == ACTIVITY_SCHEMA
     assert frame.height == 17
     assert frame["line"].to_list() == lines_of(EXAMPLE, "kind: ")
     assert frame["event_id"].null_count() == 17
