@@ -1,1 +1,70 @@
-"""meter_sim."""
+"""meter_sim: model, forecast and audit per-Active-Learner subscription billing.
+
+A learner is billed once for a calendar month if Active at any instant of it
+(Wisenet, "Active Learners and Metering"); see ``docs/DESIGN.md``.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from meter_sim.billing import Bill, bill, run_scenario
+from meter_sim.exceptions import (
+    InactiveLearnerError,
+    InvalidTransitionError,
+    LogFormatError,
+    MeterSimError,
+    PricingError,
+    ScenarioError,
+)
+from meter_sim.lifecycle import (
+    ActivityKind,
+    Channel,
+    Learner,
+    Outcome,
+    Policy,
+    ReadKind,
+    Status,
+    replay,
+)
+from meter_sim.logs import ActivityLog, StatusLog, read_activity_log, read_status_log
+from meter_sim.metering import learner_months, monthly_usage, status_intervals
+from meter_sim.pricing import InvoiceLine, Plan, invoice_lines, monthly_bill
+from meter_sim.scenario import Scenario, load_plan, load_scenario
+
+__version__ = version("meter-sim")
+
+__all__ = [
+    "ActivityKind",
+    "ActivityLog",
+    "Bill",
+    "Channel",
+    "InactiveLearnerError",
+    "InvalidTransitionError",
+    "InvoiceLine",
+    "Learner",
+    "LogFormatError",
+    "MeterSimError",
+    "Outcome",
+    "Plan",
+    "Policy",
+    "PricingError",
+    "ReadKind",
+    "Scenario",
+    "ScenarioError",
+    "Status",
+    "StatusLog",
+    "__version__",
+    "bill",
+    "invoice_lines",
+    "learner_months",
+    "load_plan",
+    "load_scenario",
+    "monthly_bill",
+    "monthly_usage",
+    "read_activity_log",
+    "read_status_log",
+    "replay",
+    "run_scenario",
+    "status_intervals",
+]
