@@ -1,0 +1,550 @@
+"""Altair charts of a billing run: status timelines, billed months, monthly bills.
+
+Every builder is a pure function ``frame -> chart``: it aggregates and reshapes in
+polars, hands altair only the few rows it draws, and returns the chart without
+displaying it (STYLE.md, Charts). Each chart has a title, axis titles with units
+and tooltips. Importing this module registers and enables the ``meter_sim`` theme.
+
+Times are drawn as wall-clock times of the billing time zone: they are converted
+in polars, written as text with a ``Z`` suffix and placed on a UTC time scale, so
+the picture is the same whatever the time zone of the browser or renderer.
+Money columns (Decimal) are cast to Float64 for drawing only.
+
+References
+----------
+.. [1] DESIGN.md section 5, Charts, and section 1, Metering.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Final
+
+import altair as alt
+import polars as pl
+
+from meter_sim.metering import REASONS
+
+THEME_NAME: Final = "meter_sim"
+"""Name of the altair theme registered (and enabled) by this module."""
+
+EVENT_KINDS: Final = (
+    "active",
+    "accepted",
+    "read",
+    "allowed_while_inactive",
+    "rejected",
+)
+"""Legend entries of `status_timeline`, in legend order."""
+
+_EVENT_COLORS: Final = ("#4c78a8", "#222222", "#9e9e9e", "#f58518", "#d62728")
+_EVENT_SHAPES: Final = ("square", "circle", "circle", "triangle-up", "cross")
+_REASON_COLORS: Final = ("#4c78a8", "#9ecae9", "#f58518")
+_LINE_KINDS: Final = ("base_subscription", "overage")
+_LINE_COLORS: Final = ("#9ecae9", "#4c78a8")
+_ISO_Z: Final = "%Y-%m-%dT%H:%M:%SZ"
+_LOCAL_TEXT: Final = "%Y-%m-%d %H:%M %Z"
+_LANE: Final = 11
+"""Offset of activities (above) and rejected attempts (below) a status bar. [pixels]"""
+_ROW: Final = 46
+"""Height of one learner's row in the timeline and grid. [pixels]"""
+_MONTH: Final = 60
+"""Width of one month's column in the month charts. [pixels]"""
+
+
+@alt.theme.register(THEME_NAME, enable=True)
+def meter_sim_theme() -> alt.theme.ThemeConfig:
+    """The meter_sim altair theme: plain background, readable sizes.
+
+    Returns
+    -------
+    ThemeConfig
+        Vega-Lite ``config`` (fonts, title and axis sizes, no view border) and a
+        default width. [pixels]
+    """
+    return {
+        "width": 560,
+        "config": {
+            "font": "DejaVu Sans, Helvetica, Arial, sans-serif",
+            "view": {"stroke": None, "continuousWidth": 560},
+            "title": {"fontSize": 15, "anchor": "start", "subtitleColor": "#555555"},
+            "axis": {
+                "labelFontSize": 11,
+                "titleFontSize": 12,
+                "titleFontWeight": "normal",
+                "gridColor": "#e6e6e6",
+            },
+            "legend": {"labelFontSize": 11, "titleFontSize": 12},
+        },
+    }
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def _wall_clock(instant: pl.Expr, timezone: str) -> pl.Expr:
+    """A UTC instant as billing-zone wall-clock text with a ``Z`` (for a UTC scale)."""
+    return instant.dt.convert_time_zone(timezone).dt.strftime(_ISO_Z)
+
+
+def _local_text(instant: pl.Expr, timezone: str) -> pl.Expr:
+    """A UTC instant as readable local text with the zone abbreviation (tooltips)."""
+    return instant.dt.convert_time_zone(timezone).dt.strftime(_LOCAL_TEXT)
+
+
+def _month_label(month: pl.Expr) -> pl.Expr:
+    return month.dt.strftime("%Y-%m")
+
+
+def _period_labels(first_month: date, last_month: date) -> list[str]:
+    months = pl.date_range(first_month, last_month, interval="1mo", eager=True)
+    return months.dt.strftime("%Y-%m").to_list()
+
+
+def _utc_datetime(month: date) -> alt.DateTime:
+    return alt.DateTime(year=month.year, month=month.month, date=1, utc=True)
+
+
+def _timeline_intervals(
+    intervals: pl.DataFrame, timezone: str, start: datetime, end: datetime
+) -> pl.DataFrame:
+    """Active intervals clipped to ``[start, end)`` (naive wall-clock), as text."""
+    local_start = pl.col("activated_at").dt.convert_time_zone(timezone)
+    local_end = pl.col("deactivated_at").dt.convert_time_zone(timezone)
+    naive_start = local_start.dt.replace_time_zone(None)
+    naive_end = local_end.dt.replace_time_zone(None).fill_null(end)
+    return (
+        intervals.select(
+            "learner_id",
+            pl.max_horizontal(naive_start, pl.lit(start)).alias("start"),
+            pl.min_horizontal(naive_end, pl.lit(end)).alias("end"),
+            _local_text(pl.col("activated_at"), timezone).alias("activated"),
+            _local_text(pl.col("deactivated_at"), timezone)
+            .fill_null("still Active")
+            .alias("deactivated"),
+            pl.lit("active").alias("event"),
+        )
+        .filter(pl.col("start") < pl.col("end"))
+        .with_columns(
+            pl.col("start").dt.strftime(_ISO_Z), pl.col("end").dt.strftime(_ISO_Z)
+        )
+        .sort("learner_id", "start")
+    )
+
+
+def _timeline_activity(
+    activity: pl.DataFrame, timezone: str, start: datetime, end: datetime
+) -> pl.DataFrame:
+    """Activities inside ``[start, end)`` (wall-clock) with their legend entry."""
+    naive = (
+        pl.col("occurred_at").dt.convert_time_zone(timezone).dt.replace_time_zone(None)
+    )
+    outcome = pl.col("outcome").cast(pl.String)
+    return (
+        activity.filter(naive >= start, naive < end)
+        .select(
+            "learner_id",
+            _wall_clock(pl.col("occurred_at"), timezone).alias("at"),
+            _local_text(pl.col("occurred_at"), timezone).alias("occurred"),
+            "activity",
+            "channel",
+            outcome.alias("outcome"),
+            "line",
+            pl.when(outcome.str.starts_with("rejected_"))
+            .then(pl.lit("rejected"))
+            .otherwise(outcome)
+            .alias("event"),
+        )
+        .sort("learner_id", "at", "line")
+    )
+
+
+def _event_color() -> alt.Color:
+    return alt.Color(
+        "event:N",
+        title="Event",
+        scale=alt.Scale(domain=list(EVENT_KINDS), range=list(_EVENT_COLORS)),
+        legend=alt.Legend(orient="bottom", symbolStrokeWidth=0),
+    )
+
+
+def _event_shape() -> alt.Shape:
+    return alt.Shape(
+        "event:N",
+        title="Event",
+        scale=alt.Scale(domain=list(EVENT_KINDS), range=list(_EVENT_SHAPES)),
+        legend=alt.Legend(orient="bottom", symbolStrokeWidth=0),
+    )
+
+
+def status_timeline(
+    intervals: pl.DataFrame,
+    activity: pl.DataFrame | None = None,
+    *,
+    timezone: str,
+    first_month: date,
+    last_month: date,
+) -> alt.LayerChart:
+    """One row per learner: Active intervals as bars, activities as points.
+
+    Rejected attempts (an ``outcome`` starting with ``rejected_``) are drawn as
+    red crosses in a layer of their own (legend entry ``rejected``), so an
+    activity on an inactive learner is visible, never hidden [1]_. Times are the
+    wall-clock times of ``timezone``; the x axis spans the period, with a grid
+    line at each month start, so the months an interval touches can be read off.
+
+    Parameters
+    ----------
+    intervals : pl.DataFrame
+        ``learner_id`` String, ``activated_at`` Datetime(us, UTC) (inclusive),
+        ``deactivated_at`` Datetime(us, UTC) (exclusive; null while still
+        Active), as `meter_sim.billing.Bill.intervals`. Any order. An open
+        interval is drawn to the end of ``last_month``; intervals are clipped
+        to the period.
+    activity : pl.DataFrame or None
+        ``line`` Int64, ``learner_id`` String, ``occurred_at`` Datetime(us, UTC),
+        ``activity`` String, ``channel`` String, ``outcome`` Enum or String (an
+        `meter_sim.lifecycle.Outcome` value), as
+        `meter_sim.billing.Bill.activity`. Rows outside the period are left out.
+        None draws the intervals only.
+    timezone : str
+        IANA billing time zone in which times are shown.
+    first_month, last_month : date
+        First days of the period's first and last months (inclusive).
+
+    Returns
+    -------
+    alt.LayerChart
+        Layers in order: Active intervals (``mark_bar``), activities not
+        rejected (``mark_point``), rejected attempts (``mark_point`` with a
+        cross); the last two only when ``activity`` is given. Each layer holds
+        its own rows.
+
+    References
+    ----------
+    .. [1] "Active Learners and Metering", "A Learner must be Active in order to
+       allow activity."; DESIGN.md section 1.
+    """
+    start = datetime.combine(first_month.replace(day=1), datetime.min.time())
+    end = datetime.combine(_next_month(last_month), datetime.min.time())
+    bars = _timeline_intervals(intervals, timezone, start, end)
+    x_scale = alt.Scale(
+        type="utc", domain=[_utc_datetime(first_month), _utc_datetime(end.date())]
+    )
+    x_axis = alt.Axis(format="%b %Y", tickCount={"interval": "month", "step": 1})
+    x_title = f"Wall-clock time [{timezone}]"
+    y = alt.Y("learner_id:N", title="Learner [learner_id]", sort="ascending")
+    base = alt.Chart(bars).encode(y=y)
+    interval_layer = base.mark_bar(
+        height={"band": 0.55}, stroke=_EVENT_COLORS[0], strokeWidth=2
+    ).encode(
+        x=alt.X("start:T", title=x_title, scale=x_scale, axis=x_axis),
+        x2="end:T",
+        color=_event_color(),
+        tooltip=[
+            alt.Tooltip("learner_id:N", title="learner"),
+            alt.Tooltip("activated:N", title=f"activated ({timezone})"),
+            alt.Tooltip("deactivated:N", title=f"deactivated ({timezone})"),
+        ],
+    )
+    layers: list[alt.Chart] = [interval_layer]
+    if activity is not None:
+        points = _timeline_activity(activity, timezone, start, end)
+        tooltip = [
+            alt.Tooltip("learner_id:N", title="learner"),
+            alt.Tooltip("occurred:N", title=f"at ({timezone})"),
+            alt.Tooltip("activity:N", title="activity"),
+            alt.Tooltip("channel:N", title="channel"),
+            alt.Tooltip("outcome:N", title="outcome"),
+            alt.Tooltip("line:Q", title="line [line]"),
+        ]
+        x = alt.X("at:T", title=x_title, scale=x_scale, axis=x_axis)
+        kept = points.filter(pl.col("event") != "rejected")
+        rejected = points.filter(pl.col("event") == "rejected")
+        layers.append(
+            alt.Chart(kept)
+            .mark_point(filled=True, size=70, opacity=0.9, yOffset=-_LANE)
+            .encode(
+                x=x,
+                y=y,
+                color=_event_color(),
+                shape=_event_shape(),
+                tooltip=tooltip,
+            )
+        )
+        layers.append(
+            alt.Chart(rejected)
+            .mark_point(filled=True, size=150, opacity=1, yOffset=_LANE)
+            .encode(
+                x=x,
+                y=y,
+                color=_event_color(),
+                shape=_event_shape(),
+                tooltip=tooltip,
+            )
+        )
+    n_learners = intervals.select(pl.col("learner_id").n_unique()).item()
+    return alt.LayerChart(
+        layer=layers,
+        title=alt.Title(
+            "Learner status timeline",
+            subtitle=(
+                f"Active intervals, activities and rejected attempts; "
+                f"{first_month:%Y-%m} to {last_month:%Y-%m}, {n_learners} learner(s)"
+            ),
+        ),
+        height=alt.Step(_ROW),
+    )
+
+
+def billed_months(
+    learner_months: pl.DataFrame, *, first_month: date, last_month: date
+) -> alt.Chart:
+    """A learner x month grid of the billable learner-months, coloured by reason.
+
+    A learner is billed once for a month in which it was Active at any instant
+    [1]_; each cell shows why (``created_active``, ``carried_over``,
+    ``reactivated``). Months of the period nobody was billed stay as empty columns.
+
+    Parameters
+    ----------
+    learner_months : pl.DataFrame
+        ``learner_id`` String, ``month`` Date (first day), ``reason`` Enum or
+        String, one row per billable learner-month, as
+        `meter_sim.billing.Bill.learner_months`.
+    first_month, last_month : date
+        First days of the period's first and last months (inclusive); every
+        month between them gets a column.
+
+    Returns
+    -------
+    alt.Chart
+        ``mark_rect`` with x ``month`` (ordinal ``YYYY-MM`` text), y
+        ``learner_id``, colour ``reason``.
+
+    References
+    ----------
+    .. [1] "Active Learners and Metering", "Can I switch a Learner from Active to
+       Inactive (and vice-versa) more than once in a month?"
+    """
+    cells = learner_months.select(
+        "learner_id",
+        _month_label(pl.col("month")).alias("month"),
+        pl.col("reason").cast(pl.String),
+    ).sort("learner_id", "month")
+    labels = _period_labels(first_month, last_month)
+    chart: alt.Chart = (
+        alt.Chart(cells)
+        .mark_rect(stroke="white", strokeWidth=2)
+        .encode(
+            x=alt.X(
+                "month:O",
+                title="Billing month [YYYY-MM]",
+                scale=alt.Scale(domain=labels),
+                axis=alt.Axis(labelAngle=0),
+            ),
+            y=alt.Y("learner_id:N", title="Learner [learner_id]", sort="ascending"),
+            color=alt.Color(
+                "reason:N",
+                title="Billed because",
+                scale=alt.Scale(domain=list(REASONS), range=list(_REASON_COLORS)),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("learner_id:N", title="learner"),
+                alt.Tooltip("month:O", title="month"),
+                alt.Tooltip("reason:N", title="reason"),
+            ],
+        )
+        .properties(
+            title=alt.Title(
+                "Billed learner-months",
+                subtitle=f"{cells.height} learner-month(s); one per learner and month",
+            ),
+            height=alt.Step(_ROW),
+            width=alt.Step(_MONTH),
+        )
+    )
+    return chart
+
+
+def _learner_axis(top: int) -> alt.Axis:
+    """A learners axis; below 10 learners one tick per learner (no half learners)."""
+    if top < 10:
+        return alt.Axis(values=list(range(top + 1)), format="d")
+    return alt.Axis(format=",d")
+
+
+def _bill_rows(monthly: pl.DataFrame) -> pl.DataFrame:
+    return monthly.select(
+        _month_label(pl.col("month")).alias("month"),
+        pl.col("billable_learners", "included_learners", "overage_learners").cast(
+            pl.Int64
+        ),
+        pl.col("total").cast(pl.Float64),
+    ).sort("month")
+
+
+def _amount_rows(monthly: pl.DataFrame) -> pl.DataFrame:
+    return (
+        monthly.select(
+            _month_label(pl.col("month")).alias("month"),
+            pl.col("base_fee").cast(pl.Float64).alias("base_subscription"),
+            pl.col("overage_amount").cast(pl.Float64).alias("overage"),
+            pl.col("total").cast(pl.Float64),
+        )
+        .unpivot(
+            ["base_subscription", "overage"],
+            index=["month", "total"],
+            variable_name="line",
+            value_name="amount",
+        )
+        .with_columns(
+            pl.col("line")
+            .replace_strict({k: i for i, k in enumerate(_LINE_KINDS)})
+            .alias("order")
+        )
+        .sort("month", "order")
+    )
+
+
+def _learner_panel(rows: pl.DataFrame, x: alt.X) -> alt.LayerChart:
+    base = alt.Chart(rows).encode(x=x)
+    tooltip = [
+        alt.Tooltip("month:O", title="month"),
+        alt.Tooltip("billable_learners:Q", title="billable [learners]"),
+        alt.Tooltip("included_learners:Q", title="included [learners]"),
+        alt.Tooltip("overage_learners:Q", title="overage [learners]"),
+    ]
+    legend = alt.Scale(
+        domain=["billable learners", "included learners"],
+        range=[_EVENT_COLORS[0], "#d62728"],
+    )
+    top = rows.select(pl.max_horizontal("billable_learners", "included_learners"))
+    axis = _learner_axis(int(top.max().item() or 0))
+    title = "Billable learners [learners]"
+    bars = base.mark_bar(width={"band": 0.7}).encode(
+        y=alt.Y("billable_learners:Q", title=title, axis=axis),
+        color=alt.Color(
+            "legend:N",
+            title=None,
+            scale=legend,
+            legend=alt.Legend(symbolType="square", symbolOpacity=1),
+        ),
+        tooltip=tooltip,
+    )
+    labels = base.mark_text(dy=-7, fontSize=11).encode(
+        y=alt.Y("billable_learners:Q", title=title, axis=axis),
+        text=alt.Text("billable_learners:Q"),
+    )
+    included = base.mark_tick(thickness=3, size=_MONTH - 8).encode(
+        y=alt.Y("included_learners:Q", title=title, axis=axis),
+        color=alt.Color("legend_included:N", title=None, scale=legend),
+        tooltip=tooltip,
+    )
+    return alt.LayerChart(
+        layer=[bars, labels, included],
+        title=alt.Title(
+            "Billable learners per month",
+            subtitle="Bars: distinct Active Learners; red ticks: included learners",
+        ),
+        height=180,
+        width=alt.Step(_MONTH),
+    )
+
+
+def _amount_panel(rows: pl.DataFrame, x: alt.X, currency: str) -> alt.LayerChart:
+    money = ",.2f"
+    tooltip = [
+        alt.Tooltip("month:O", title="month"),
+        alt.Tooltip("line:N", title="invoice line"),
+        alt.Tooltip("amount:Q", title=f"amount [{currency}]", format=money),
+        alt.Tooltip("total:Q", title=f"month total [{currency}]", format=money),
+    ]
+    bars = (
+        alt.Chart(rows)
+        .mark_bar(width={"band": 0.7})
+        .encode(
+            x=x,
+            y=alt.Y("amount:Q", title=f"Amount [{currency}]", stack="zero"),
+            color=alt.Color(
+                "line:N",
+                title="Invoice line",
+                scale=alt.Scale(domain=list(_LINE_KINDS), range=list(_LINE_COLORS)),
+            ),
+            order=alt.Order("order:Q", sort="ascending"),
+            tooltip=tooltip,
+        )
+    )
+    totals = (
+        alt.Chart(rows.unique("month", keep="first", maintain_order=True))
+        .mark_text(dy=-7, fontSize=11)
+        .encode(
+            x=x,
+            y=alt.Y("total:Q", title=f"Amount [{currency}]"),
+            text=alt.Text("total:Q", format=money),
+        )
+    )
+    return alt.LayerChart(
+        layer=[bars, totals],
+        title=alt.Title(
+            f"Monthly total [{currency}]",
+            subtitle="Stacked invoice lines: base subscription and overage",
+        ),
+        height=180,
+        width=alt.Step(_MONTH),
+    )
+
+
+def monthly_bill(monthly: pl.DataFrame, *, currency: str) -> alt.VConcatChart:
+    """The month-by-month bill: billable learners above, money below.
+
+    The upper panel shows billable learners per month as bars with the plan's
+    included learners as a tick; learners above the tick are overage [1]_. The
+    lower panel stacks each month's invoice lines (base subscription, overage)
+    to the month total.
+
+    Parameters
+    ----------
+    monthly : pl.DataFrame
+        Columns of `meter_sim.pricing.MONTHLY_BILL_SCHEMA`, as
+        `meter_sim.billing.Bill.monthly`: ``month`` Date (first day),
+        ``billable_learners``, ``included_learners``, ``overage_learners``
+        UInt32 [learners]; ``base_fee``, ``overage_amount``, ``total``
+        Decimal(14, 2) [``currency``]. One row per month.
+    currency : str
+        ISO 4217 code of the amounts, shown in the axis title, e.g. ``"AUD"``.
+
+    Returns
+    -------
+    alt.VConcatChart
+        Two layered panels sharing the month axis (ordinal ``YYYY-MM`` text):
+        learners (``mark_bar`` + ``mark_text`` + ``mark_tick``) and amounts
+        (stacked ``mark_bar`` + ``mark_text``).
+
+    References
+    ----------
+    .. [1] "Active Learners and Metering", "What is the Base Subscription?";
+       DESIGN.md section 1, Charging.
+    """
+    learners = _bill_rows(monthly).with_columns(
+        pl.lit("billable learners").alias("legend"),
+        pl.lit("included learners").alias("legend_included"),
+    )
+    amounts = _amount_rows(monthly)
+    labels = learners["month"].to_list()
+    x = alt.X(
+        "month:O",
+        title="Billing month [YYYY-MM]",
+        scale=alt.Scale(domain=labels),
+        axis=alt.Axis(labelAngle=0),
+    )
+    return alt.VConcatChart(
+        vconcat=[_learner_panel(learners, x), _amount_panel(amounts, x, currency)],
+        title=alt.Title(f"Monthly bill [{currency}]"),
+        resolve=alt.Resolve(
+            scale=alt.ScaleResolveMap(color="independent"),
+            legend=alt.LegendResolveMap(color="independent"),
+        ),
+    )

@@ -1,0 +1,416 @@
+"""Tests for meter_sim.charts: chart specs via ``to_dict()``, never pixels.
+
+The inputs are a small hand-written status log and activity log in the billing
+time zone Australia/Sydney (+10:00 until 7 October 2018, +11:00 after), billed
+April to December 2018:
+
+- L1 is created Active on 11 April 09:00, set Inactive at 17:00, and Active
+  again from 2 July (still Active at the end of the log).
+- L2 is created on 11 April, set Inactive the same day; a message attempted on
+  10 May while Inactive is rejected; it is Active on 14 May 09:00-17:00, and
+  from 2 July. A Learner App message on 20 June (Inactive) is rejected too; a
+  view on 1 June (a read) is allowed.
+- L3 is created Inactive on 1 March (before the period), Active from 15 March
+  to 3 April; a scheduled automation message on 5 April is allowed while
+  Inactive, and a message for the unknown learner L9 is rejected.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import altair as alt
+import polars as pl
+import pytest
+
+from meter_sim import charts
+from meter_sim.billing import Bill, bill
+from meter_sim.logs import parse_activity_log, parse_status_log
+from meter_sim.metering import REASONS
+from meter_sim.pricing import Plan
+
+TZ = "Australia/Sydney"
+FIRST = date(2018, 4, 1)
+LAST = date(2018, 12, 1)
+MONTHS = [f"2018-{m:02d}" for m in range(4, 13)]
+
+STATUS = pl.DataFrame(
+    [
+        ("L1", "2018-04-11T09:00:00+10:00", "yes"),
+        ("L1", "2018-04-11T17:00:00+10:00", "no"),
+        ("L1", "2018-07-02T09:00:00+10:00", "yes"),
+        ("L2", "2018-04-11T09:30:00+10:00", "yes"),
+        ("L2", "2018-04-11T17:00:00+10:00", "no"),
+        ("L2", "2018-05-14T09:00:00+10:00", "yes"),
+        ("L2", "2018-05-14T17:00:00+10:00", "no"),
+        ("L2", "2018-07-02T09:00:00+10:00", "yes"),
+        ("L3", "2018-03-01T09:00:00+11:00", "no"),
+        ("L3", "2018-03-15T09:00:00+11:00", "yes"),
+        ("L3", "2018-04-03T12:00:00+10:00", "no"),
+    ],
+    schema=["learner_id", "changed_at", "is_active"],
+    orient="row",
+)
+"""Status log rows; data line ``i`` (0-based) is CSV line ``i + 2``."""
+
+ACTIVITY = pl.DataFrame(
+    [
+        ("L1", "2018-04-11T10:00:00+10:00", "enrolment", "ui", "no"),
+        ("L2", "2018-05-10T10:00:00+10:00", "message", "ui", "no"),
+        ("L2", "2018-05-14T09:05:00+10:00", "document", "ui", "no"),
+        ("L2", "2018-06-01T10:00:00+10:00", "view", "ui", "no"),
+        ("L2", "2018-06-20T10:00:00+10:00", "message", "learner_app", "no"),
+        ("L3", "2018-04-05T08:00:00+10:00", "message", "automation", "yes"),
+        ("L9", "2018-08-01T10:00:00+10:00", "message", "api", "no"),
+        ("L1", "2018-12-03T09:15:00+11:00", "attendance", "ui", "no"),
+    ],
+    schema=["learner_id", "occurred_at", "activity", "channel", "scheduled"],
+    orient="row",
+)
+"""Activity log rows: lines 3 (L2, 10 May), 6 (L2, Learner App) and 8 (L9) are
+rejected; line 5 is a read; line 7 is allowed while Inactive."""
+
+REJECTED_LINES = [3, 6, 8]
+
+PLAN = Plan(
+    name="Test",
+    currency="EUR",
+    base_fee=Decimal("45.00"),
+    included_learners=1,
+    overage_price=Decimal("9.50"),
+)
+
+
+@pytest.fixture(scope="module")
+def billed() -> Bill:
+    status = parse_status_log(STATUS, "status.csv")
+    activity = parse_activity_log(ACTIVITY, "activity.csv")
+    return bill(
+        status, activity, plan=PLAN, timezone=TZ, first_month=FIRST, last_month=LAST
+    )
+
+
+@pytest.fixture(scope="module")
+def timeline(billed: Bill) -> dict[str, Any]:
+    chart = charts.status_timeline(
+        billed.intervals,
+        billed.activity,
+        timezone=TZ,
+        first_month=FIRST,
+        last_month=LAST,
+    )
+    return chart.to_dict()
+
+
+@pytest.fixture(scope="module")
+def monthly(billed: Bill) -> dict[str, Any]:
+    return charts.monthly_bill(billed.monthly, currency=PLAN.currency).to_dict()
+
+
+@pytest.fixture(scope="module")
+def grid(billed: Bill) -> dict[str, Any]:
+    chart = charts.billed_months(
+        billed.learner_months, first_month=FIRST, last_month=LAST
+    )
+    return chart.to_dict()
+
+
+def rows(spec: dict[str, Any], *nested: dict[str, Any]) -> list[dict[str, Any]]:
+    """The data rows of the innermost of ``nested`` (outermost first) with data.
+
+    Altair moves the rows to the top-level ``datasets``; a layer's units may
+    inherit the data of the layer.
+    """
+    node = next(n for n in reversed(nested) if "data" in n)
+    return list(spec["datasets"][node["data"]["name"]])
+
+
+def units(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every unit (single-mark) spec inside a layered or concatenated spec."""
+    if "layer" in spec:
+        return [u for s in spec["layer"] for u in units(s)]
+    if "vconcat" in spec:
+        return [u for s in spec["vconcat"] for u in units(s)]
+    return [spec]
+
+
+def mark_type(unit: dict[str, Any]) -> str:
+    mark = unit["mark"]
+    return str(mark if isinstance(mark, str) else mark["type"])
+
+
+def tooltip_fields(unit: dict[str, Any]) -> list[str]:
+    return [t["field"] for t in unit["encoding"]["tooltip"]]
+
+
+def title_text(spec: dict[str, Any]) -> str:
+    title = spec["title"]
+    return str(title if isinstance(title, str) else title["text"])
+
+
+# -- the theme -----------------------------------------------------------------
+
+
+def test_theme_is_registered_and_enabled() -> None:
+    assert charts.THEME_NAME in alt.theme.names()
+    assert alt.theme.active == charts.THEME_NAME
+
+
+def test_theme_config_reaches_the_spec(grid: dict[str, Any]) -> None:
+    assert grid["config"]["view"]["stroke"] is None
+    assert grid["config"]["title"]["anchor"] == "start"
+
+
+# -- status_timeline --------------------------------------------------------------
+
+
+def test_timeline_layers_marks_and_title(timeline: dict[str, Any]) -> None:
+    assert title_text(timeline) == "Learner status timeline"
+    assert "2018-04 to 2018-12" in timeline["title"]["subtitle"]
+    assert [mark_type(u) for u in timeline["layer"]] == ["bar", "point", "point"]
+
+
+def test_timeline_encodings(timeline: dict[str, Any]) -> None:
+    bars, points, _ = timeline["layer"]
+    x = bars["encoding"]["x"]
+    assert (x["field"], x["type"]) == ("start", "temporal")
+    assert x["title"] == f"Wall-clock time [{TZ}]"
+    assert x["scale"]["type"] == "utc"
+    assert x["scale"]["domain"] == [
+        {"year": 2018, "month": 4, "date": 1, "utc": True},
+        {"year": 2019, "month": 1, "date": 1, "utc": True},
+    ]
+    assert bars["encoding"]["x2"]["field"] == "end"
+    for unit in timeline["layer"]:
+        y = unit["encoding"]["y"]
+        assert (y["field"], y["type"]) == ("learner_id", "nominal")
+        assert y["title"] == "Learner [learner_id]"
+        assert unit["encoding"]["color"]["field"] == "event"
+    assert (points["encoding"]["x"]["field"], points["encoding"]["x"]["type"]) == (
+        "at",
+        "temporal",
+    )
+
+
+def test_timeline_tooltips(timeline: dict[str, Any]) -> None:
+    bars, points, rejected = timeline["layer"]
+    assert tooltip_fields(bars) == ["learner_id", "activated", "deactivated"]
+    expected = ["learner_id", "occurred", "activity", "channel", "outcome", "line"]
+    assert tooltip_fields(points) == expected
+    assert tooltip_fields(rejected) == expected
+
+
+def test_timeline_intervals_in_wall_clock_time(timeline: dict[str, Any]) -> None:
+    bars = rows(timeline, timeline["layer"][0])
+    got = [(r["learner_id"], r["start"], r["end"], r["deactivated"]) for r in bars]
+    assert got == [
+        ("L1", "2018-04-11T09:00:00Z", "2018-04-11T17:00:00Z", "2018-04-11 17:00 AEST"),
+        # Still Active at the end of the log: drawn to the end of December.
+        ("L1", "2018-07-02T09:00:00Z", "2019-01-01T00:00:00Z", "still Active"),
+        ("L2", "2018-04-11T09:30:00Z", "2018-04-11T17:00:00Z", "2018-04-11 17:00 AEST"),
+        ("L2", "2018-05-14T09:00:00Z", "2018-05-14T17:00:00Z", "2018-05-14 17:00 AEST"),
+        ("L2", "2018-07-02T09:00:00Z", "2019-01-01T00:00:00Z", "still Active"),
+        # Began in March, before the period: clipped to 1 April, tooltip unclipped.
+        ("L3", "2018-04-01T00:00:00Z", "2018-04-03T12:00:00Z", "2018-04-03 12:00 AEST"),
+    ]
+    assert bars[-1]["activated"] == "2018-03-15 09:00 AEDT"
+    assert {r["event"] for r in bars} == {"active"}
+
+
+def test_timeline_rejected_layer_has_exactly_the_rejected_rows(
+    billed: Bill, timeline: dict[str, Any]
+) -> None:
+    rejected = timeline["layer"][2]
+    assert billed.activity is not None
+    expected = billed.activity.filter(
+        pl.col("outcome").cast(pl.String).str.starts_with("rejected_")
+    )
+    data = rows(timeline, rejected)
+    assert sorted(r["line"] for r in data) == sorted(expected["line"]) == REJECTED_LINES
+    assert {r["outcome"] for r in data} == {
+        "rejected_inactive",
+        "rejected_portal_closed",
+        "rejected_unknown_learner",
+    }
+    assert {r["event"] for r in data} == {"rejected"}
+    assert data[0]["at"] == "2018-05-10T10:00:00Z"
+    assert data[0]["occurred"] == "2018-05-10 10:00 AEST"
+
+
+def test_timeline_rejected_is_a_red_cross_in_the_legend(
+    timeline: dict[str, Any],
+) -> None:
+    encoding = timeline["layer"][2]["encoding"]
+    for channel, value in (("color", "#d62728"), ("shape", "cross")):
+        scale = encoding[channel]["scale"]
+        assert dict(zip(scale["domain"], scale["range"], strict=True))["rejected"] == (
+            value
+        )
+        assert encoding[channel]["title"] == "Event"
+
+
+def test_timeline_other_activity_layer(timeline: dict[str, Any]) -> None:
+    data = rows(timeline, timeline["layer"][1])
+    assert [(r["line"], r["event"]) for r in data] == [
+        (2, "accepted"),
+        # After 7 October Sydney is on +11:00: 09:15 local stays 09:15.
+        (9, "accepted"),
+        (4, "accepted"),
+        (5, "read"),
+        (7, "allowed_while_inactive"),
+    ]
+    assert data[1]["at"] == "2018-12-03T09:15:00Z"
+    assert data[1]["occurred"] == "2018-12-03 09:15 AEDT"
+
+
+def test_timeline_without_activity_has_one_layer(billed: Bill) -> None:
+    spec = charts.status_timeline(
+        billed.intervals, timezone=TZ, first_month=FIRST, last_month=LAST
+    ).to_dict()
+    assert [mark_type(u) for u in spec["layer"]] == ["bar"]
+
+
+def test_timeline_without_rejections_keeps_an_empty_rejected_layer(
+    billed: Bill,
+) -> None:
+    assert billed.activity is not None
+    accepted = billed.activity.filter(pl.col("outcome") == "accepted")
+    spec = charts.status_timeline(
+        billed.intervals, accepted, timezone=TZ, first_month=FIRST, last_month=LAST
+    ).to_dict()
+    assert len(spec["layer"]) == 3
+    assert rows(spec, spec["layer"][2]) == []
+
+
+def test_timeline_period_clips_rows(billed: Bill) -> None:
+    spec = charts.status_timeline(
+        billed.intervals,
+        billed.activity,
+        timezone=TZ,
+        first_month=date(2018, 5, 1),
+        last_month=date(2018, 6, 1),
+    ).to_dict()
+    bars = rows(spec, spec["layer"][0])
+    assert [(r["learner_id"], r["start"], r["end"]) for r in bars] == [
+        ("L2", "2018-05-14T09:00:00Z", "2018-05-14T17:00:00Z"),
+    ]
+    assert [r["line"] for r in rows(spec, spec["layer"][2])] == [3, 6]
+
+
+# -- monthly_bill ---------------------------------------------------------------
+
+
+def test_monthly_bill_layout_and_titles(monthly: dict[str, Any]) -> None:
+    assert title_text(monthly) == "Monthly bill [EUR]"
+    learners, amounts = monthly["vconcat"]
+    assert title_text(learners) == "Billable learners per month"
+    assert title_text(amounts) == "Monthly total [EUR]"
+    assert [mark_type(u) for u in learners["layer"]] == ["bar", "text", "tick"]
+    assert [mark_type(u) for u in amounts["layer"]] == ["bar", "text"]
+
+
+def test_monthly_bill_axes(monthly: dict[str, Any]) -> None:
+    learners, amounts = monthly["vconcat"]
+    for unit in units(monthly):
+        x = unit["encoding"]["x"]
+        assert (x["field"], x["type"]) == ("month", "ordinal")
+        assert x["title"] == "Billing month [YYYY-MM]"
+        assert x["scale"]["domain"] == MONTHS
+    bars, _, included = learners["layer"]
+    assert bars["encoding"]["y"]["field"] == "billable_learners"
+    assert bars["encoding"]["y"]["type"] == "quantitative"
+    assert included["encoding"]["y"]["field"] == "included_learners"
+    for unit in learners["layer"]:
+        assert unit["encoding"]["y"]["title"] == "Billable learners [learners]"
+    money = amounts["layer"][0]["encoding"]
+    assert (money["y"]["field"], money["y"]["stack"]) == ("amount", "zero")
+    for unit in amounts["layer"]:
+        assert unit["encoding"]["y"]["title"] == "Amount [EUR]"
+    assert money["color"]["field"] == "line"
+
+
+def test_monthly_bill_tooltips(monthly: dict[str, Any]) -> None:
+    learners, amounts = monthly["vconcat"]
+    assert tooltip_fields(learners["layer"][0]) == [
+        "month",
+        "billable_learners",
+        "included_learners",
+        "overage_learners",
+    ]
+    money = amounts["layer"][0]["encoding"]["tooltip"]
+    assert [t["field"] for t in money] == ["month", "line", "amount", "total"]
+    assert money[2]["title"] == "amount [EUR]"
+
+
+def test_monthly_bill_rows(billed: Bill, monthly: dict[str, Any]) -> None:
+    learners, amounts = monthly["vconcat"]
+    data = rows(monthly, learners, learners["layer"][0])
+    assert [r["month"] for r in data] == MONTHS
+    assert [r["billable_learners"] for r in data] == [3, 1, 0, 2, 2, 2, 2, 2, 2]
+    assert {r["included_learners"] for r in data} == {1}
+    money = rows(monthly, amounts, amounts["layer"][0])
+    assert len(money) == 2 * len(MONTHS)
+    for month, total in zip(
+        MONTHS, billed.monthly["total"].cast(pl.Float64), strict=True
+    ):
+        lines = [r for r in money if r["month"] == month]
+        assert [r["line"] for r in lines] == ["base_subscription", "overage"]
+        assert sum(r["amount"] for r in lines) == pytest.approx(total)
+        assert all(isinstance(r["amount"], float) for r in lines)
+    april = {r["line"]: r["amount"] for r in money if r["month"] == "2018-04"}
+    assert april == {"base_subscription": 45.0, "overage": 19.0}
+
+
+def test_monthly_bill_takes_the_currency_from_the_argument(billed: Bill) -> None:
+    spec = charts.monthly_bill(billed.monthly, currency="NZD").to_dict()
+    assert spec["vconcat"][1]["layer"][0]["encoding"]["y"]["title"] == "Amount [NZD]"
+
+
+# -- billed_months --------------------------------------------------------------
+
+
+def test_billed_months_spec(billed: Bill, grid: dict[str, Any]) -> None:
+    assert title_text(grid) == "Billed learner-months"
+    assert mark_type(grid) == "rect"
+    encoding = grid["encoding"]
+    assert (encoding["x"]["field"], encoding["x"]["type"]) == ("month", "ordinal")
+    # June is a column even though nobody is billed in it.
+    assert encoding["x"]["scale"]["domain"] == MONTHS
+    assert encoding["x"]["title"] == "Billing month [YYYY-MM]"
+    assert encoding["y"]["title"] == "Learner [learner_id]"
+    assert encoding["color"]["scale"]["domain"] == list(REASONS)
+    assert tooltip_fields(grid) == ["learner_id", "month", "reason"]
+    data = rows(grid, grid)
+    assert len(data) == billed.learner_months.height
+    assert [r["month"] for r in data if r["learner_id"] == "L2"] == [
+        "2018-04",
+        "2018-05",
+        *MONTHS[3:],
+    ]
+    assert {
+        (r["learner_id"], r["reason"]) for r in data if r["month"] == "2018-04"
+    } == {
+        ("L1", "created_active"),
+        ("L2", "created_active"),
+        ("L3", "carried_over"),
+    }
+
+
+# -- every chart ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["timeline", "monthly", "grid"])
+def test_every_chart_has_titles_units_and_tooltips(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    spec: dict[str, Any] = request.getfixturevalue(name)
+    assert title_text(spec)
+    for unit in units(spec):
+        if mark_type(unit) != "text":
+            assert unit["encoding"]["tooltip"]
+        for channel in ("x", "y"):
+            title = unit["encoding"][channel]["title"]
+            assert "[" in title
+            assert title.endswith("]")
