@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from meter_sim.cli import app
+from tests.helpers import REAL_OULAD, needs_real_oulad
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -250,3 +251,31 @@ def test_bill_with_a_plan_file(status_csv: Path) -> None:
     )
     assert code == 2
     assert "either --plan or --included" in err
+
+
+@needs_real_oulad
+def test_real_oulad_registrations_bill_end_to_end(tmp_path: Path) -> None:
+    status = tmp_path / "oulad-status.parquet"
+    code, out, _ = invoke("oulad", str(status), "--data", str(REAL_OULAD))
+    assert code == 0
+    text = " ".join(out.split())
+    assert "32593 registrations read: 32548 used, 45 rejected" in text
+    assert "no registration date" in text
+    months_file = tmp_path / "months.parquet"
+    code, out, _ = invoke(
+        "bill", str(status), "--timezone", "Europe/London",
+        "--plan", "scenarios/plans/enterprise.yaml",
+        "--learner-months", str(months_file), "--format", "json",
+    )  # fmt: skip
+    assert code == 0
+    document = json.loads(out)
+    assert document["rejected"] == []
+    written = pl.read_parquet(months_file)
+    usage = {m["month"]: m["billable_learners"] for m in document["months"]}
+    # Independent count: distinct learners per month in the written learner-months.
+    counted = written.group_by(pl.col("month").dt.to_string("%Y-%m")).len()
+    assert dict(counted.rows()) == {k: v for k, v in usage.items() if v}
+    assert sum(usage.values()) == written.height
+    assert written.select("learner_id", "month").is_unique().all()
+    status_rows = pl.read_parquet(status).height
+    assert status_rows == 60856

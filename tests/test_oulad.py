@@ -9,9 +9,8 @@ summer and 09:00Z in winter, and 17:00 local is 16:00Z or 17:00Z.
 from __future__ import annotations
 
 import csv
-import os
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pytest
@@ -26,6 +25,11 @@ from meter_sim.datasets.oulad import (
     write_status_log,
 )
 from meter_sim.exceptions import LogFormatError
+from tests.helpers import REAL_OULAD as REAL
+from tests.helpers import needs_real_oulad
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 REGISTRATION_HEADER = [
     "code_module",
@@ -395,20 +399,7 @@ def assert_alternates(status: pl.DataFrame) -> None:
     assert (status.group_by("learner_id").len()["len"] % 2 == 0).all()
 
 
-def real_oulad_folder() -> Path:
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env)
-    return Path(__file__).parents[2] / "shared" / "data" / "oulad"
-
-
-REAL = real_oulad_folder()
-
-
-@pytest.mark.skipif(
-    not (REAL / "studentRegistration.csv").is_file(),
-    reason=f"real OULAD data not found at {REAL} (set {ENV_VAR} to its folder)",
-)
+@needs_real_oulad
 def test_real_data() -> None:
     with (REAL / "courses.csv").open(newline="") as handle:
         presentations = {

@@ -276,9 +276,10 @@ def registrations_status_log(
 
     Examples
     --------
-    >>> log = registrations_status_log("/data/oulad")  # doctest: +SKIP
-    >>> log.rows_read, log.rows_used, log.rejected.height  # doctest: +SKIP
-    (32593, 32548, 45)
+    On the real data (not shipped with meter_sim)::
+
+        log = registrations_status_log("../shared/data/oulad")
+        log.rows_read, log.rows_used, log.rejected.height  # (32593, 32548, 45)
     """
     if isinstance(start_day, bool) or not 1 <= start_day <= 28:
         msg = f"`start_day` must be an integer from 1 to 28, got {start_day!r}"
