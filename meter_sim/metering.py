@@ -130,7 +130,8 @@ def learner_months(
     Parameters
     ----------
     intervals : pl.LazyFrame
-        As returned by `status_intervals`.
+        As returned by `status_intervals`: sorted by ``(learner_id,
+        activated_at)``, a learner's intervals not overlapping.
     timezone : str
         IANA billing time zone.
     first, last : date
@@ -141,18 +142,31 @@ def learner_months(
     pl.LazyFrame
         ``learner_id`` String, ``month`` Date (first day), ``reason``
         Enum(created_active, carried_over, reactivated); one row per learner and
-        month, sorted by ``(month, learner_id)``.
+        month, sorted by ``(learner_id, month)``.
     """
     lo, hi = date_to_index(first), date_to_index(last)
     start = month_index(pl.col("activated_at"), timezone)
     end = month_index(pl.col("deactivated_at") - timedelta(microseconds=1), timezone)
-    spans = intervals.select(
-        "learner_id",
-        "created",
-        start.alias("m_start"),
-        pl.max_horizontal(start, pl.lit(lo, pl.Int32)).alias("m_lo"),
-        pl.min_horizontal(end.fill_null(hi), pl.lit(hi, pl.Int32)).alias("m_hi"),
-    ).filter(pl.col("m_lo") <= pl.col("m_hi"))
+    same = pl.col("learner_id") == pl.col("learner_id").shift(1)
+    # A learner's intervals do not overlap, so only the last month of one can be
+    # the first month of the next; that month keeps the earlier interval's reason
+    # (created_active or carried_over beat reactivated), so the later one skips it.
+    spans = (
+        intervals.select(
+            "learner_id",
+            "created",
+            start.alias("m_start"),
+            pl.max_horizontal(start, pl.lit(lo, pl.Int32)).alias("m_lo"),
+            pl.min_horizontal(end.fill_null(hi), pl.lit(hi, pl.Int32)).alias("m_hi"),
+        )
+        .with_columns(
+            pl.when(same.fill_null(value=False))
+            .then(pl.max_horizontal("m_lo", pl.col("m_hi").shift(1) + 1))
+            .otherwise("m_lo")
+            .alias("m_lo")
+        )
+        .filter(pl.col("m_lo") <= pl.col("m_hi"))
+    )
     code = (
         pl.when(pl.col("created") & (pl.col("m") == pl.col("m_start")))
         .then(0)
@@ -163,16 +177,13 @@ def learner_months(
     return (
         spans.with_columns(pl.int_ranges("m_lo", pl.col("m_hi") + 1).alias("m"))
         .explode("m")
-        .group_by("learner_id", "m")
-        .agg(code.min().alias("code"))
         .select(
             "learner_id",
             month_start_date(pl.col("m")).alias("month"),
-            pl.col("code")
-            .replace_strict(dict(enumerate(REASONS)), return_dtype=ReasonEnum)
-            .alias("reason"),
+            code.replace_strict(
+                dict(enumerate(REASONS)), return_dtype=ReasonEnum
+            ).alias("reason"),
         )
-        .sort("month", "learner_id")
     )
 
 

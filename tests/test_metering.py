@@ -138,8 +138,8 @@ def test_dst_month_in_sydney_uses_local_midnight() -> None:
     )
     assert got == [
         ("A", date(2018, 10, 1), "created_active"),
-        ("B", date(2018, 10, 1), "created_active"),
         ("A", date(2018, 11, 1), "carried_over"),
+        ("B", date(2018, 10, 1), "created_active"),
     ]
 
 
