@@ -162,8 +162,10 @@ def bill(
     if first_month > last_month:
         msg = f"`--from` {first_month:%Y-%m} is after `--through` {last_month:%Y-%m}"
         raise LogFormatError(msg, field="from")
-    intervals = status_intervals(status.events.lazy())
-    months = learner_months(intervals, timezone, first_month, last_month).collect()
+    intervals = status_intervals(status.events.lazy()).collect()
+    months = learner_months(
+        intervals.lazy(), timezone, first_month, last_month
+    ).collect()
     usage = monthly_usage(months.lazy(), first_month, last_month).collect()
     rejected = [status.rejected]
     inputs = [_accounting(f"{status.source} (status log)", status.rows_read, rejected)]
@@ -182,7 +184,7 @@ def bill(
         plan=plan,
         first_month=first_month,
         last_month=last_month,
-        intervals=intervals.collect(),
+        intervals=intervals,
         learner_months=months,
         monthly=monthly_bill(usage, plan),
         lines=invoice_lines(usage, plan),

@@ -434,8 +434,17 @@ def prepare_status_log(events: pl.DataFrame, source: str) -> StatusLog:
     """
     content = ("learner_id", "changed_at", "is_active", "event_id", "channel", "actor")
     kept, duplicates = _drop_duplicates(events, source, content, "changed_at")
+    # Rows are sorted by (learner_id, changed_at, line), so a conflict shows as a
+    # row whose predecessor is the same learner at the same instant, other value.
+    clash = (
+        (pl.col("learner_id") == pl.col("learner_id").shift(1))
+        & (pl.col("changed_at") == pl.col("changed_at").shift(1))
+        & (pl.col("is_active") != pl.col("is_active").shift(1))
+    ).fill_null(value=False)
+    keys = kept.filter(clash).select("learner_id", "changed_at")
     conflicts = (
-        kept.group_by("learner_id", "changed_at")
+        kept.join(keys, on=["learner_id", "changed_at"], how="semi")
+        .group_by("learner_id", "changed_at")
         .agg(
             pl.col("is_active").n_unique().alias("values"),
             pl.col("line").filter(pl.col("is_active")).min().alias("yes"),
