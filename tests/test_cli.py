@@ -148,7 +148,7 @@ def test_bill_table_shows_bill_learners_and_accounting(status_csv: Path) -> None
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--format", "xml"], "expected one of table, csv, json"),
+        (["--format", "xml"], "'xml' is not one of 'table', 'csv', 'json'"),
         (["--from", "2018/04"], "expected a month as YYYY-MM"),
         (["--overage-price", "-1"], "non-negative decimal"),
         (["--overage-price", "abc"], "non-negative decimal"),
