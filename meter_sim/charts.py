@@ -512,7 +512,7 @@ def monthly_bill(monthly: pl.DataFrame, *, currency: str) -> alt.VConcatChart:
         `meter_sim.billing.Bill.monthly`: ``month`` Date (first day),
         ``billable_learners``, ``included_learners``, ``overage_learners``
         UInt32 [learners]; ``base_fee``, ``overage_amount``, ``total``
-        Decimal(14, 2) [``currency``]. One row per month.
+        Decimal(38, 2) [``currency``]. One row per month.
     currency : str
         ISO 4217 code of the amounts, shown in the axis title, e.g. ``"AUD"``.
 

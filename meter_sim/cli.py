@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import polars as pl
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -228,11 +229,36 @@ def _choose_plan(
             msg = "give either --plan or --included/--overage-price, not both"
             raise LogFormatError(msg, field="plan")
         return load_plan(plan)
-    return Plan(
-        name="command-line plan",
-        included_learners=included or 0,
-        overage_price=price or Decimal(0),
-    )
+    if included is None and price is None:
+        return USAGE_ONLY
+    if included is None or price is None:
+        msg = "--included and --overage-price go together (or give --plan)"
+        raise LogFormatError(msg, field="included" if included is None else "price")
+    try:
+        return Plan(
+            name="command-line plan",
+            currency="AUD",
+            base_fee=Decimal(0),
+            included_learners=included,
+            overage_price=price,
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        option = {"included_learners": "--included"}.get(
+            str(error["loc"][0]), "--overage-price"
+        )
+        msg = f"`{option}`: {error['msg']}"
+        raise LogFormatError(msg, field=option) from None
+
+
+USAGE_ONLY = Plan(
+    name="usage only (no plan or prices given)",
+    currency="AUD",
+    base_fee=Decimal(0),
+    included_learners=0,
+    overage_price=Decimal(0),
+)
+"""The plan of a bill run without --plan or prices: it counts, and charges nothing."""
 
 
 def write_learner_months(frame: pl.DataFrame, path: Path) -> None:

@@ -12,6 +12,7 @@ Parquet file ``line`` is the 1-based row number.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from meter_sim.exceptions import LogFormatError
 from meter_sim.lifecycle import ActivityKind, Channel, ReadKind
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 UTC_US = pl.Datetime("us", "UTC")
 
@@ -61,6 +62,8 @@ REJECTED_SCHEMA = pl.Schema(
 )
 """Columns of every ``rejected`` frame: which file, which line, and why."""
 
+STATUS_REQUIRED = ("learner_id", "changed_at", "is_active")
+ACTIVITY_REQUIRED = ("learner_id", "occurred_at", "activity")
 TRUE_WORDS = ("true", "yes", "y", "1")
 FALSE_WORDS = ("false", "no", "n", "0")
 ACTIVITY_WORDS = tuple(str(k) for k in (*ActivityKind, *ReadKind))
@@ -130,48 +133,179 @@ class ActivityLog:
     rows_read: int
 
 
-def _read_table(path: Path) -> tuple[pl.DataFrame, int]:
-    """Read a CSV (all columns as text) or Parquet file; return it and line offset."""
+LINE = "__line__"
+"""Internal column: each row's physical line (CSV) or 1-based row (Parquet)."""
+
+YEARS = (1900, 2199)
+"""Times must fall in these years (inclusive); others are surely typing errors."""
+
+SHOWN_CHARACTERS = 60
+"""Values quoted in messages are cut to this many characters. [characters]"""
+
+
+def _read_table(path: Path) -> tuple[pl.DataFrame, str]:
+    """Read a CSV (all columns as text) or Parquet file.
+
+    Returns the frame with a `LINE` column, and the word for its positions
+    (``"line"`` for CSV, ``"row"`` for Parquet). Paths are taken literally (no
+    glob patterns). CSV rows that are entirely blank are skipped; a quoted field
+    holding line breaks moves the following rows' line numbers on accordingly.
+    """
+    if path.is_dir():
+        msg = f"{path}: is a folder; a .csv or .parquet file is expected"
+        raise LogFormatError(msg, source=str(path))
     if not path.is_file():
         msg = f"{path}: no such file"
         raise LogFormatError(msg, source=str(path))
     suffix = path.suffix.lower()
+    if suffix not in {".csv", ".txt", ".parquet"}:
+        msg = f"{path}: unknown file type {suffix!r}; expected .csv or .parquet"
+        raise LogFormatError(msg, source=str(path))
     try:
         if suffix == ".parquet":
-            return pl.read_parquet(path), 1
-        if suffix in {".csv", ".txt"}:
-            frame = pl.read_csv(path, infer_schema=False)
-            return frame.rename(lambda c: c.strip()), 2
+            frame = pl.read_parquet(path, glob=False)
+            return frame.with_row_index(LINE, offset=1).cast({LINE: pl.Int64}), "row"
+        frame = _read_csv(path)
     except pl.exceptions.NoDataError:
         msg = f"{path}: the file is empty (a header line is expected)"
         raise LogFormatError(msg, source=str(path)) from None
     except (pl.exceptions.PolarsError, OSError) as exc:
-        reason = str(exc).splitlines()[0]
-        if "utf-8" in reason.lower():
-            reason = "the file is not UTF-8 text"
-        msg = f"{path}: cannot be read as {suffix[1:].upper()}: {reason}"
-        raise LogFormatError(msg, source=str(path)) from None
-    msg = f"{path}: unknown file type {suffix!r}; expected .csv or .parquet"
-    raise LogFormatError(msg, source=str(path))
+        raise _unreadable(path, suffix, exc) from None
+    return frame, "line"
 
 
-def _check_columns(
-    frame: pl.DataFrame, source: str, required: Sequence[str], optional: Sequence[str]
+def _read_csv(path: Path) -> pl.DataFrame:
+    with path.open("rb") as handle:
+        start = handle.read(4)
+    if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        msg = f"{path}: the file is UTF-16 text; save it as UTF-8 (CSV UTF-8)"
+        raise LogFormatError(msg, source=str(path))
+    frame = pl.read_csv(path, infer_schema=False, glob=False)
+    frame = frame.rename(lambda c: c.strip())
+    twice = [
+        c.removesuffix("_duplicated_0") for c in frame.columns if "_duplicated_" in c
+    ]
+    if twice:
+        msg = f"{path}:1: column `{twice[0]}` appears more than once in the header"
+        raise LogFormatError(msg, source=str(path), line=1, field=twice[0])
+    if frame.width == 1 and any(sep in frame.columns[0] for sep in ";\t|"):
+        msg = (
+            f"{path}:1: the header {frame.columns[0][:SHOWN_CHARACTERS]!r} is one "
+            "column; fields must be separated by commas"
+        )
+        raise LogFormatError(msg, source=str(path), line=1)
+    # Line of each record: 2 for the first, plus the line breaks inside quoted
+    # fields of the records before it.
+    breaks = pl.sum_horizontal(
+        pl.col(c).str.count_matches("\n").fill_null(0) for c in frame.columns
+    )
+    blank = pl.all_horizontal(
+        pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in frame.columns
+    )
+    lines = pl.int_range(pl.len(), dtype=pl.Int64) + 2 + breaks.cum_sum() - breaks
+    return frame.with_columns(lines.alias(LINE)).filter(~blank)
+
+
+def _unreadable(path: Path, suffix: str, exc: Exception) -> LogFormatError:
+    """A clear error for a file the reader refused, with the line where possible."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    line = None
+    if "utf-8" in reason.lower() or "utf8" in reason.lower():
+        reason = "the file is not UTF-8 text (save it as CSV UTF-8)"
+    elif suffix != ".parquet":
+        line = _first_ragged_line(path)
+        if line is not None:
+            reason = (
+                "this record has a different number of fields than the header "
+                "(check commas and quotes)"
+            )
+    where = f"{path}:{line}" if line else str(path)
+    kind = "Parquet" if suffix == ".parquet" else "CSV"
+    msg = f"{where}: cannot be read as {kind}: {reason[:200]}"
+    return LogFormatError(msg, source=str(path), line=line)
+
+
+def _first_ragged_line(path: Path) -> int | None:
+    """The line of the first CSV record whose field count differs from the header."""
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            for record in reader:
+                if record and len(record) != len(header):
+                    return reader.line_num
+    except csv.Error:
+        return None
+    return None
+
+
+_KINDS: dict[str, tuple[str, Callable[[pl.DataType], bool]]] = {
+    "text": (
+        "text",
+        lambda d: d in (pl.String, pl.Categorical, pl.Null) or isinstance(d, pl.Enum),
+    ),
+    "id": ("text or a whole number", lambda d: _KINDS["text"][1](d) or d.is_integer()),
+    "time": (
+        "text or a timestamp",
+        lambda d: _KINDS["text"][1](d) or isinstance(d, pl.Datetime),
+    ),
+    "flag": (
+        "text, a boolean or 0/1",
+        lambda d: _KINDS["text"][1](d) or d == pl.Boolean or d.is_integer(),
+    ),
+}
+
+
+def _columns(
+    raw: pl.DataFrame,
+    source: str,
+    kinds: dict[str, str],
+    required: Sequence[str],
+    line_word: str,
 ) -> pl.DataFrame:
-    missing = [c for c in required if c not in frame.columns]
+    """Select the log's columns (absent optional ones as nulls) and `LINE`.
+
+    Raises `LogFormatError` for a missing required column, or a Parquet column
+    of a type that cannot hold the field.
+    """
+    missing = [c for c in required if c not in raw.columns]
     if missing:
         names = ", ".join(f"`{c}`" for c in missing)
+        optional = [c for c in kinds if c not in required]
+        found = ", ".join(c[:SHOWN_CHARACTERS] for c in raw.columns if c != LINE)
         msg = (
             f"{source}: missing column(s) {names}; expected {', '.join(required)}"
-            f" (optional: {', '.join(optional)}); found {', '.join(frame.columns)}"
+            f" (optional: {', '.join(optional)}); found {found}"
         )
         raise LogFormatError(msg, source=source, line=1, field=missing[0])
-    return frame.select(
-        *required,
+    for name, kind in kinds.items():
+        dtype = raw.schema.get(name)
+        expected, fits = _KINDS[kind]
+        if dtype is not None and not fits(dtype):
+            msg = f"{source}: column `{name}` holds {dtype}; expected {expected}"
+            raise LogFormatError(msg, source=source, field=name)
+    if LINE not in raw.columns:
+        raw = raw.with_row_index(LINE, offset=2 if line_word == "line" else 1)
+    return raw.select(
+        pl.col(LINE).cast(pl.Int64).alias("line"),
         *(
-            pl.col(c) if c in frame.columns else pl.lit(None, pl.String).alias(c)
-            for c in optional
+            pl.col(c).cast(pl.String)
+            if c in raw.columns and _KINDS["text"][1](raw.schema[c])
+            else pl.col(c)
+            if c in raw.columns
+            else pl.lit(None, pl.String).alias(c)
+            for c in kinds
         ),
+    )
+
+
+def _shown(name: str) -> pl.Expr:
+    """A column's text as quoted in messages: cut to `SHOWN_CHARACTERS`."""
+    text = _text(name)
+    return (
+        pl.when(text.str.len_chars() > SHOWN_CHARACTERS)
+        .then(text.str.slice(0, SHOWN_CHARACTERS) + "...")
+        .otherwise(text)
     )
 
 
@@ -184,7 +318,21 @@ def _text(name: str) -> pl.Expr:
 def _parse_instants(
     frame: pl.DataFrame, name: str, naive_timezone: str | None
 ) -> tuple[pl.Expr, pl.Expr]:
-    """Expressions for the parsed UTC instant of column ``name`` and its error text."""
+    """Expressions for the parsed UTC instant of column ``name`` and its error text.
+
+    Instants must fall in the years `YEARS` (UTC).
+    """
+    value, error = _instants_and_errors(frame, name, naive_timezone)
+    year = value.dt.year()
+    outside = pl.when((year < YEARS[0]) | (year > YEARS[1])).then(
+        pl.lit(f"outside the supported years {YEARS[0]} to {YEARS[1]}")
+    )
+    return value, pl.coalesce(error, outside)
+
+
+def _instants_and_errors(
+    frame: pl.DataFrame, name: str, naive_timezone: str | None
+) -> tuple[pl.Expr, pl.Expr]:
     dtype = frame.schema[name]
     if isinstance(dtype, pl.Datetime):
         col = pl.col(name).cast(pl.Datetime("us", dtype.time_zone))
@@ -274,7 +422,7 @@ def _collect_errors(frame: pl.DataFrame, checks: dict[str, pl.Expr]) -> pl.DataF
 def _words_error(name: str, words: Sequence[str], *, required: bool) -> pl.Expr:
     value = _text(name).str.to_lowercase()
     expected = "expected one of " + ", ".join(words)
-    bad = pl.format(f"{expected}; got '{{}}'", _text(name))
+    bad = pl.format(f"{expected}; got '{{}}'", _shown(name))
     check = pl.when(value.is_not_null() & ~value.is_in(words)).then(bad)
     if required:
         return (
@@ -298,7 +446,11 @@ def _learner_id() -> pl.Expr:
 
 
 def _drop_duplicates(
-    frame: pl.DataFrame, source: str, content: Sequence[str], time: str
+    frame: pl.DataFrame,
+    source: str,
+    content: Sequence[str],
+    time: str,
+    line_word: str,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split rows into kept ones and duplicates (same event_id, or identical rows).
 
@@ -318,19 +470,21 @@ def _drop_duplicates(
             pl.col("lines").list.get(1).alias("line"),
             pl.lit("event_id").alias("field"),
             pl.format(
-                "event_id '{}' is used on lines {} with different content",
+                f"event_id '{{}}' is used on {line_word}s {{}} with different content",
                 "event_id",
                 pl.col("lines").cast(pl.List(pl.String)).list.join(", "),
             ).alias("message"),
         )
-        _raise_errors(errors, source, "line")
+        _raise_errors(errors, source, line_word)
     first_line = pl.col("line").min().over(content)
     marked = frame.with_columns(first_line.alias("_first"))
     kept = marked.filter(pl.col("line") == pl.col("_first")).drop("_first")
     duplicates = marked.filter(pl.col("line") != pl.col("_first")).select(
         pl.lit(source).alias("source"),
         "line",
-        pl.format("duplicate of line {}; counted once", "_first").alias("reason"),
+        pl.format(f"duplicate of {line_word} {{}}; counted once", "_first").alias(
+            "reason"
+        ),
     )
     return kept.sort("learner_id", time, "line"), duplicates.sort("line")
 
@@ -340,7 +494,7 @@ def parse_status_log(
     source: str,
     *,
     naive_timezone: str | None = None,
-    line_offset: int = 2,
+    line_word: str = "line",
 ) -> StatusLog:
     """Validate a status log table and turn it into a `StatusLog`.
 
@@ -374,13 +528,15 @@ def parse_status_log(
         channel, an ``event_id`` reused for different rows, or Yes and No for one
         learner at one instant (naming both lines). Up to 20 problems are listed.
     """
-    frame = _with_lines(raw, line_offset)
-    frame = _check_columns(
-        frame,
-        source,
-        ("line", "learner_id", "changed_at", "is_active"),
-        ("event_id", "channel", "actor"),
-    )
+    kinds = {
+        "learner_id": "id",
+        "changed_at": "time",
+        "is_active": "flag",
+        "event_id": "text",
+        "channel": "text",
+        "actor": "text",
+    }
+    frame = _columns(raw, source, kinds, STATUS_REQUIRED, line_word)
     changed_at, time_error = _parse_instants(frame, "changed_at", naive_timezone)
     is_active = (
         pl.col("is_active")
@@ -397,7 +553,6 @@ def parse_status_log(
         else _words_error("is_active", TRUE_WORDS + FALSE_WORDS, required=True),
         "channel": _words_error("channel", CHANNEL_WORDS, required=False),
     }
-    line_word = "line" if line_offset == 2 else "row"
     _raise_errors(_collect_errors(frame, checks), source, line_word)
     parsed = frame.select(
         "line",
@@ -408,10 +563,12 @@ def parse_status_log(
         _text("channel").str.to_lowercase().alias("channel"),
         _text("actor").alias("actor"),
     ).cast(STATUS_SCHEMA)
-    return prepare_status_log(parsed, source)
+    return prepare_status_log(parsed, source, line_word=line_word)
 
 
-def prepare_status_log(events: pl.DataFrame, source: str) -> StatusLog:
+def prepare_status_log(
+    events: pl.DataFrame, source: str, *, line_word: str = "line"
+) -> StatusLog:
     """Deduplicate parsed status events and check for same-instant conflicts.
 
     Parameters
@@ -433,7 +590,9 @@ def prepare_status_log(events: pl.DataFrame, source: str) -> StatusLog:
         at the same instant (the message names both lines).
     """
     content = ("learner_id", "changed_at", "is_active", "event_id", "channel", "actor")
-    kept, duplicates = _drop_duplicates(events, source, content, "changed_at")
+    kept, duplicates = _drop_duplicates(
+        events, source, content, "changed_at", line_word
+    )
     # Rows are sorted by (learner_id, changed_at, line), so a conflict shows as a
     # row whose predecessor is the same learner at the same instant, other value.
     clash = (
@@ -457,15 +616,15 @@ def prepare_status_log(events: pl.DataFrame, source: str) -> StatusLog:
             pl.max_horizontal("yes", "no").alias("line"),
             pl.lit("is_active").alias("field"),
             pl.format(
-                "learner '{}' is set to Yes (line {}) and No (line {}) at the same "
-                "instant {}",
+                f"learner '{{}}' is set to Yes ({line_word} {{}}) and No ({line_word} "
+                "{}) at the same instant {}",
                 "learner_id",
                 "yes",
                 "no",
                 pl.col("changed_at").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ"),
             ).alias("message"),
         )
-        _raise_errors(errors, source, "line")
+        _raise_errors(errors, source, line_word)
     return StatusLog(kept, duplicates, source, events.height)
 
 
@@ -474,7 +633,7 @@ def parse_activity_log(
     source: str,
     *,
     naive_timezone: str | None = None,
-    line_offset: int = 2,
+    line_word: str = "line",
 ) -> ActivityLog:
     """Validate an activity log table and turn it into an `ActivityLog`.
 
@@ -500,13 +659,15 @@ def parse_activity_log(
         channel, a bad ``scheduled`` value, or an ``event_id`` reused for
         different rows.
     """
-    frame = _with_lines(raw, line_offset)
-    frame = _check_columns(
-        frame,
-        source,
-        ("line", "learner_id", "occurred_at", "activity"),
-        ("channel", "event_id", "scheduled"),
-    )
+    kinds = {
+        "learner_id": "id",
+        "occurred_at": "time",
+        "activity": "text",
+        "channel": "text",
+        "event_id": "text",
+        "scheduled": "flag",
+    }
+    frame = _columns(raw, source, kinds, ACTIVITY_REQUIRED, line_word)
     occurred_at, time_error = _parse_instants(frame, "occurred_at", naive_timezone)
     scheduled_is_bool = frame.schema["scheduled"] == pl.Boolean
     checks = {
@@ -518,7 +679,6 @@ def parse_activity_log(
         if scheduled_is_bool
         else _words_error("scheduled", TRUE_WORDS + FALSE_WORDS, required=False),
     }
-    line_word = "line" if line_offset == 2 else "row"
     _raise_errors(_collect_errors(frame, checks), source, line_word)
     scheduled = pl.col("scheduled") if scheduled_is_bool else _bool_value("scheduled")
     parsed = frame.select(
@@ -530,10 +690,12 @@ def parse_activity_log(
         scheduled.fill_null(value=False).alias("scheduled"),
         _text("event_id").alias("event_id"),
     ).cast(ACTIVITY_SCHEMA)
-    return prepare_activity_log(parsed, source)
+    return prepare_activity_log(parsed, source, line_word=line_word)
 
 
-def prepare_activity_log(events: pl.DataFrame, source: str) -> ActivityLog:
+def prepare_activity_log(
+    events: pl.DataFrame, source: str, *, line_word: str = "line"
+) -> ActivityLog:
     """Deduplicate parsed activity events (columns of `ACTIVITY_SCHEMA`).
 
     Raises
@@ -549,16 +711,10 @@ def prepare_activity_log(events: pl.DataFrame, source: str) -> ActivityLog:
         "scheduled",
         "event_id",
     )
-    kept, duplicates = _drop_duplicates(events, source, content, "occurred_at")
-    return ActivityLog(kept, duplicates, source, events.height)
-
-
-def _with_lines(raw: pl.DataFrame, line_offset: int) -> pl.DataFrame:
-    if "line" in raw.columns:
-        return raw.with_columns(pl.col("line").cast(pl.Int64))
-    return raw.with_row_index("line", offset=line_offset).with_columns(
-        pl.col("line").cast(pl.Int64)
+    kept, duplicates = _drop_duplicates(
+        events, source, content, "occurred_at", line_word
     )
+    return ActivityLog(kept, duplicates, source, events.height)
 
 
 def read_status_log(
@@ -585,9 +741,9 @@ def read_status_log(
         invalid (see `parse_status_log`).
     """
     path = Path(path)
-    frame, offset = _read_table(path)
+    frame, line_word = _read_table(path)
     return parse_status_log(
-        frame, str(path), naive_timezone=naive_timezone, line_offset=offset
+        frame, str(path), naive_timezone=naive_timezone, line_word=line_word
     )
 
 
@@ -599,7 +755,7 @@ def read_activity_log(
     Parameters and errors are as for `read_status_log`; see `parse_activity_log`.
     """
     path = Path(path)
-    frame, offset = _read_table(path)
+    frame, line_word = _read_table(path)
     return parse_activity_log(
-        frame, str(path), naive_timezone=naive_timezone, line_offset=offset
+        frame, str(path), naive_timezone=naive_timezone, line_word=line_word
     )

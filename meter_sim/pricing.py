@@ -21,8 +21,16 @@ from meter_sim.exceptions import PricingError
 CENT = Decimal("0.01")
 """Invoice lines are quantised to this, with `decimal.ROUND_HALF_UP`. [AUD]"""
 
-Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, decimal_places=4)]
-"""A non-negative, finite amount with at most 4 decimal places."""
+MAX_MONEY = Decimal("1e9")
+"""Largest price or fee a plan accepts (anything larger is a typing error)."""
+
+Money = Annotated[
+    Decimal, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False, decimal_places=4)
+]
+"""A non-negative, finite amount up to `MAX_MONEY`, at most 4 decimal places."""
+
+MAX_INCLUDED = 10**9
+"""Largest ``included_learners`` a plan accepts. [learners]"""
 
 
 def round_money(amount: Decimal) -> Decimal:
@@ -56,7 +64,7 @@ class Plan(BaseModel):
     description : str
         Free text; illustrative plans say so here.
     currency : str
-        ISO 4217 code, three upper-case letters. Default ``"AUD"``.
+        ISO 4217 code, three upper-case letters, e.g. ``"AUD"``.
     base_fee : Decimal
         Base subscription fee per calendar month. [currency per month]
     included_learners : int
@@ -76,10 +84,10 @@ class Plan(BaseModel):
 
     name: str = Field(min_length=1)
     description: str = ""
-    currency: str = Field(default="AUD", pattern=r"^[A-Z]{3}$")
-    base_fee: Money = Decimal(0)
-    included_learners: int = Field(default=0, ge=0, strict=True)
-    overage_price: Money = Decimal(0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    base_fee: Money
+    included_learners: int = Field(ge=0, le=MAX_INCLUDED, strict=True)
+    overage_price: Money
 
 
 InvoiceLineKind = Literal["base_subscription", "overage"]
@@ -117,9 +125,9 @@ MONTHLY_BILL_SCHEMA = pl.Schema(
         "billable_learners": pl.UInt32(),
         "included_learners": pl.UInt32(),
         "overage_learners": pl.UInt32(),
-        "base_fee": pl.Decimal(14, 2),
-        "overage_amount": pl.Decimal(14, 2),
-        "total": pl.Decimal(14, 2),
+        "base_fee": pl.Decimal(38, 2),
+        "overage_amount": pl.Decimal(38, 2),
+        "total": pl.Decimal(38, 2),
     }
 )
 """Columns of the month-by-month bill (`monthly_bill`)."""
@@ -213,7 +221,7 @@ def monthly_bill(usage: pl.DataFrame, plan: Plan) -> pl.DataFrame:
     pl.DataFrame
         Columns of `MONTHLY_BILL_SCHEMA`: ``month`` Date, ``billable_learners``,
         ``included_learners``, ``overage_learners`` UInt32 [learners];
-        ``base_fee``, ``overage_amount``, ``total`` Decimal(14, 2)
+        ``base_fee``, ``overage_amount``, ``total`` Decimal(38, 2)
         [``plan.currency``]. ``total`` is the sum of the month's invoice lines.
     """
     zero = Decimal("0.00")

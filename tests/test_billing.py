@@ -63,7 +63,13 @@ def test_default_period_is_first_to_last_row_and_checks() -> None:
         ("A", datetime(2018, 2, 27, 13, 30, tzinfo=UTC), True),  # 28 Feb 00:30 Sydney
         ("A", datetime(2018, 4, 30, 14, 30, tzinfo=UTC), False),  # 1 May 00:30 Sydney
     )
-    plan = Plan(name="p", included_learners=0, overage_price=Decimal("1.00"))
+    plan = Plan(
+        name="p",
+        currency="AUD",
+        base_fee=Decimal(0),
+        included_learners=0,
+        overage_price=Decimal("1.00"),
+    )
     result = bill(log, plan=plan)
     assert (result.first_month, result.last_month) == (
         date(2018, 2, 1),

@@ -136,7 +136,9 @@ def test_bill_writes_learner_months_instead_of_printing(
 
 
 def test_bill_table_shows_bill_learners_and_accounting(status_csv: Path) -> None:
-    code, out, _ = invoke("bill", str(status_csv), "--overage-price", "2")
+    code, out, _ = invoke(
+        "bill", str(status_csv), "--included", "0", "--overage-price", "2"
+    )
     assert code == 0
     assert "Monthly bill" in out
     assert "Total for the period: AUD 12.00" in out  # 2 + 1 + 1 + 2 learners x 2.00

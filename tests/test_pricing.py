@@ -21,6 +21,7 @@ from meter_sim.pricing import (
 
 STANDARD = Plan(
     name="Standard",
+    currency="AUD",
     base_fee=Decimal("950.00"),
     included_learners=150,
     overage_price=Decimal("7.50"),
@@ -79,7 +80,13 @@ def test_worked_example_standard_173_learners() -> None:
 
 
 def test_each_month_priced_on_its_own_with_awkward_price() -> None:
-    plan = Plan(name="Odd", included_learners=2, overage_price=Decimal("7.125"))
+    plan = Plan(
+        name="Odd",
+        currency="AUD",
+        base_fee=Decimal(0),
+        included_learners=2,
+        overage_price=Decimal("7.125"),
+    )
     bill = monthly_bill(
         usage((date(2018, 1, 1), 3), (date(2018, 2, 1), 0), (date(2018, 12, 1), 5)),
         plan,
@@ -114,3 +121,30 @@ def test_plans_are_frozen_and_reject_unknown_keys() -> None:
         Plan.model_validate({"name": "x", "overage": "1"})
     with pytest.raises(ValidationError, match="frozen"):
         STANDARD.base_fee = Decimal(1)  # type: ignore[misc]
+
+
+def test_a_plan_must_state_every_price() -> None:
+    with pytest.raises(ValidationError) as info:
+        Plan.model_validate({"name": "x"})
+    missing = {e["loc"][0] for e in info.value.errors() if e["type"] == "missing"}
+    assert missing == {"currency", "base_fee", "included_learners", "overage_price"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("overage_price", Decimal("0.00001")),
+        ("overage_price", Decimal("1e30")),
+        ("included_learners", 10**20),
+    ],
+)
+def test_absurd_values_are_refused(field: str, value: object) -> None:
+    fields = {
+        "name": "x",
+        "currency": "AUD",
+        "base_fee": Decimal(0),
+        "included_learners": 0,
+        "overage_price": Decimal(1),
+    }
+    with pytest.raises(ValidationError, match=field):
+        Plan.model_validate({**fields, field: value})

@@ -211,7 +211,11 @@ def test_price_book(
 def test_minimal_fixture_forms() -> None:
     scenario = load_scenario(DATA / "minimal.yaml")
     assert scenario.plan == Plan(
-        name="Inline", base_fee=Decimal(0), overage_price=Decimal("7.50")
+        name="Inline",
+        currency="AUD",
+        base_fee=Decimal(0),
+        included_learners=0,
+        overage_price=Decimal("7.50"),
     )
     assert scenario.plan_source is None
     assert scenario.period is None
@@ -239,7 +243,11 @@ def test_minimal_fixture_forms() -> None:
 
 def test_inline_plan_floats_are_kept_as_decimal(tmp_path: Path) -> None:
     path = write(
-        tmp_path, scenario_text("{name: X, base_fee: 0.10, overage_price: 7.1}")
+        tmp_path,
+        scenario_text(
+            "{name: X, base_fee: 0.10, overage_price: 7.1, currency: AUD, "
+            "included_learners: 0}"
+        ),
     )
     plan = load_scenario(path).plan
     assert type(plan.overage_price) is Decimal
@@ -556,8 +564,11 @@ def test_missing_plan_file(tmp_path: Path) -> None:
 def test_errors_inside_a_plan_file_name_its_lines(
     tmp_path: Path, line: str, message: str
 ) -> None:
+    rest = "currency: AUD\nincluded_learners: 0\n"
+    if line.startswith("overage_pric:"):
+        rest += "overage_price: 1\n"
     plan = write(
-        tmp_path / "plans", f"name: Bad\nbase_fee: 45.00\n{line}\n", "bad.yaml"
+        tmp_path / "plans", f"name: Bad\nbase_fee: 45.00\n{line}\n{rest}", "bad.yaml"
     )
     path = write(tmp_path, scenario_text(plan="plans/bad.yaml"))
     with pytest.raises(ScenarioError, match=rf"^{plan}:{message}") as info:
@@ -574,9 +585,10 @@ def test_plan_file_syntax_error(tmp_path: Path) -> None:
 
 
 def test_inline_plan_errors_are_reported_with_the_others(tmp_path: Path) -> None:
-    text = scenario_text("{name: X, overage_price: .nan, base_fee: -1}").replace(
-        "active: yes", "active: maybe"
-    )
+    text = scenario_text(
+        "{name: X, overage_price: .nan, base_fee: -1, currency: AUD, "
+        "included_learners: 0}"
+    ).replace("active: yes", "active: maybe")
     with pytest.raises(ScenarioError) as info:
         load_scenario(write(tmp_path, text))
     message = str(info.value)
