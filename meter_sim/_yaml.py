@@ -22,7 +22,7 @@ import enum
 import re
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import (
     TYPE_CHECKING,
@@ -348,25 +348,43 @@ class _Loader(yaml.SafeLoader):
             self._depth -= 1
 
 
+_PLAIN_DECIMAL = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+_PLAIN_INTEGER = re.compile(r"[-+]?(0|[1-9]\d*)")
+
+
+def _not_plain(node: ScalarNode, kind: str) -> ConstructorError:
+    return ConstructorError(
+        None,
+        None,
+        f"{node.value!r} is not a plain decimal {kind} (YAML would read it in "
+        f"another base or with separators); write it like 1000 or 7.50, or quote "
+        f"it if it is text",
+        node.start_mark,
+    )
+
+
 def _construct_decimal(loader: _Loader, node: ScalarNode) -> Decimal:
-    """Build a YAML float as a Decimal from its source text (``1_000.50``, ``.inf``)."""
-    text = loader.construct_scalar(node).replace("_", "").lower()
-    sign, digits = (text[0], text[1:]) if text[:1] in {"+", "-"} else ("", text)
-    if digits == ".inf":
-        return Decimal(f"{sign}Infinity")
-    if digits == ".nan":
-        return Decimal("NaN")
-    try:
-        if ":" in digits:  # sexagesimal, e.g. 1:30.5 = 90.5
-            total = Decimal(0)
-            for part in digits.split(":"):
-                total = total * 60 + Decimal(part)
-            return -total if sign == "-" else total
-        return Decimal(sign + digits)
-    except InvalidOperation:
-        raise ConstructorError(
-            None, None, f"cannot read {node.value!r} as a number", node.start_mark
-        ) from None
+    """Build a YAML float as a Decimal from its source text (``7.50``, ``.inf``).
+
+    Underscores and sexagesimal forms (``1_000.5``, ``1:30``), which YAML 1.1
+    reads as numbers, are refused rather than silently read.
+    """
+    text = loader.construct_scalar(node)
+    special = text.lower().lstrip("+-")
+    if special in {".inf", ".nan"}:
+        sign = "-" if text.startswith("-") else ""
+        return Decimal("NaN") if special == ".nan" else Decimal(f"{sign}Infinity")
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        raise _not_plain(node, "number")
+    return Decimal(text)
+
+
+def _construct_integer(loader: _Loader, node: ScalarNode) -> int:
+    """Build a YAML int from plain decimal text; refuse ``010``, ``0x10``, ``1_000``."""
+    text = loader.construct_scalar(node)
+    if not _PLAIN_INTEGER.fullmatch(text):
+        raise _not_plain(node, "whole number")
+    return int(text)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -374,6 +392,7 @@ _Loader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_constructor(_FLOAT_TAG, _construct_decimal)
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_integer)
 
 
 def _construct_text(loader: _Loader, node: ScalarNode) -> str:

@@ -8,6 +8,7 @@ activity checked against the statuses and every rejected row collected.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -91,19 +92,27 @@ def _accounting(
     return label, rows_read, rows_read - gone, gone
 
 
-def check_timezone(timezone: str) -> str:
-    """Return ``timezone`` if it is a known IANA zone.
+def check_timezone(timezone: str, *, field: str = "timezone") -> str:
+    """Return ``timezone`` if it is an IANA zone that both zoneinfo and polars know.
+
+    Parameters
+    ----------
+    timezone : str
+        E.g. ``"Australia/Sydney"``.
+    field : str
+        The option or key named in the error, e.g. ``"naive-timezone"``.
 
     Raises
     ------
     LogFormatError
-        If the zone is unknown (field ``timezone``).
+        If the zone is unknown.
     """
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        msg = f"`timezone`: unknown IANA time zone {timezone!r} (e.g. Australia/Sydney)"
-        raise LogFormatError(msg, field="timezone") from None
+        pl.Series([datetime(2000, 1, 1, tzinfo=UTC)]).dt.convert_time_zone(timezone)
+    except (ZoneInfoNotFoundError, ValueError, pl.exceptions.PolarsError):
+        msg = f"`{field}`: unknown IANA time zone {timezone!r} (e.g. Australia/Sydney)"
+        raise LogFormatError(msg, field=field) from None
     return timezone
 
 

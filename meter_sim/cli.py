@@ -7,9 +7,10 @@ exit with status 2; never a traceback.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path  # noqa: TC003 (typer reads annotations at run time)
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,11 +19,12 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from meter_sim._typing import OutputFormat  # noqa: TC001 (typer reads it at run time)
 from meter_sim.billing import DEFAULT_TIMEZONE, bill, check_timezone, run_scenario
 from meter_sim.exceptions import LogFormatError, MeterSimError
-from meter_sim.logs import read_activity_log, read_status_log
+from meter_sim.logs import YEARS, read_activity_log, read_status_log
 from meter_sim.pricing import Plan
 from meter_sim.scenario import load_plan, load_scenario
 
@@ -58,25 +60,27 @@ def main() -> None:
 def _month(value: str | None) -> date | None:
     if value is None:
         return None
-    try:
-        year, month = value.split("-")
-        return date(int(year), int(month), 1)
-    except ValueError:
-        msg = f"expected a month as YYYY-MM, got {value!r}"
-        raise typer.BadParameter(msg) from None
+    if re.fullmatch(r"\d{4}-\d{2}", value, flags=re.ASCII):
+        year, month = int(value[:4]), int(value[5:])
+        if YEARS[0] <= year <= YEARS[1] and 1 <= month <= 12:
+            return date(year, month, 1)
+    msg = f"expected a month as YYYY-MM in {YEARS[0]} to {YEARS[1]}, got {value!r}"
+    raise typer.BadParameter(msg)
 
 
 def _decimal(value: str | None) -> Decimal | None:
     if value is None:
         return None
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        number = Decimal("NaN")
-    if not number.is_finite() or number < 0:
-        msg = f"expected a non-negative decimal amount, got {value!r}"
-        raise typer.BadParameter(msg)
-    return number
+    if not re.fullmatch(r"\d+(\.\d+)?", value, flags=re.ASCII):
+        msg = f"expected a non-negative decimal amount like 7.50, got {value!r}"
+        raise typer.BadParameter(msg, param_hint="'--overage-price'")
+    return Decimal(value)
+
+
+def _safe(text: str) -> Text:
+    """Text for the terminal: no rich markup, control characters made visible."""
+    shown = "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in text)
+    return Text(shown)
 
 
 def _months_text(frame: pl.DataFrame) -> pl.DataFrame:
@@ -100,9 +104,9 @@ def _json_document(result: Bill, *, with_learners: bool) -> dict[str, Any]:
     return document
 
 
-def _print_table(frame: pl.DataFrame, title: str) -> None:
+def _print_table(frame: pl.DataFrame, title: str, *, to: Console = console) -> None:
     text = _months_text(frame) if "month" in frame.columns else frame
-    table = Table(title=title, title_justify="left")
+    table = Table(title=_safe(title), title_justify="left")
     for name, dtype in frame.schema.items():
         widest = text.select(pl.col(name).cast(pl.String).str.len_chars().max()).item()
         numeric = dtype.is_numeric() or name == "month"
@@ -113,41 +117,53 @@ def _print_table(frame: pl.DataFrame, title: str) -> None:
             min_width=(widest or 0) if numeric else None,
         )
     for row in text.iter_rows():
-        table.add_row(*("" if v is None else str(v) for v in row))
-    console.print(table)
+        table.add_row(*(_safe("" if v is None else str(v)) for v in row))
+    to.print(table)
 
 
 def _print_bill(
-    result: Bill, output: OutputFormat, *, with_learners: bool, title: str
+    result: Bill,
+    output: OutputFormat,
+    *,
+    with_learners: bool,
+    title: str,
+    csv_learner_months: bool = False,
 ) -> None:
+    """Print a bill; in csv and json, the row accounting goes to standard error.
+
+    The csv format prints the monthly bill, or with ``csv_learner_months`` the
+    learner-months.
+    """
+    report = errors
     if output == "json":
-        sys.stdout.write(
-            json.dumps(_json_document(result, with_learners=with_learners))
+        document = _json_document(result, with_learners=with_learners)
+        sys.stdout.write(json.dumps(document) + "\n")
+    elif output == "csv":
+        frame = result.learner_months if csv_learner_months else result.monthly
+        sys.stdout.write(_months_text(frame.select(frame.columns)).write_csv())
+        if not result.rejected.is_empty():
+            _print_table(
+                result.rejected, f"Rejected rows ({result.rejected.height})", to=errors
+            )
+    else:
+        report = console
+        money = result.monthly.select(pl.col("total").sum()).item()
+        plan = result.plan
+        _print_table(
+            result.monthly.select(MONTH_COLUMNS),
+            f"{title}: {plan.name}, {plan.currency}, months in {result.timezone}",
         )
-        sys.stdout.write("\n")
-        return
-    if output == "csv":
-        sys.stdout.write(_months_text(result.monthly.select(MONTH_COLUMNS)).write_csv())
-        return
-    money = result.monthly.select(pl.col("total").sum()).item()
-    _print_table(
-        result.monthly.select(MONTH_COLUMNS),
-        f"{title}: {result.plan.name}, {result.plan.currency}, months in "
-        f"{result.timezone}",
-    )
-    console.print(f"Total for the period: {result.plan.currency} {money}")
-    if with_learners:
-        _print_table(result.learner_months, "Billable learner-months")
-    if not result.rejected.is_empty():
-        _print_table(result.rejected, f"Rejected rows ({result.rejected.height})")
+        console.print(_safe(f"Total for the period: {plan.currency} {money}"))
+        if with_learners:
+            _print_table(result.learner_months, "Billable learner-months")
+        if not result.rejected.is_empty():
+            _print_table(result.rejected, f"Rejected rows ({result.rejected.height})")
     for label, read, used, gone in result.inputs.iter_rows():
-        console.print(f"{label}: {read} rows read, {used} used, {gone} rejected")
+        report.print(_safe(f"{label}: {read} rows read, {used} used, {gone} rejected"))
 
 
 def _fail(exc: MeterSimError) -> typer.Exit:
-    errors.print(
-        f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True
-    )
+    errors.print(Text("error: ", style="bold red") + _safe(str(exc)), soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -197,7 +213,7 @@ def bill_command(
     try:
         chosen = _choose_plan(plan, included, price)
         if naive_timezone is not None:
-            check_timezone(naive_timezone)
+            check_timezone(naive_timezone, field="naive-timezone")
         status = read_status_log(status_log, naive_timezone=naive_timezone)
         activity_log = (
             None
@@ -213,6 +229,12 @@ def bill_command(
             last_month=last,
         )
         if learner_months_file is not None:
+            inputs = [status_log] if activity is None else [status_log, activity]
+            if any(learner_months_file.resolve() == p.resolve() for p in inputs):
+                msg = (
+                    f"{learner_months_file}: --learner-months would overwrite an input"
+                )
+                raise LogFormatError(msg, field="learner-months")
             write_learner_months(result.learner_months, learner_months_file)
     except MeterSimError as exc:
         raise _fail(exc) from None
@@ -270,18 +292,17 @@ def write_learner_months(frame: pl.DataFrame, path: Path) -> None:
         If the suffix is neither, or the file cannot be written.
     """
     suffix = path.suffix.lower()
+    if suffix not in {".csv", ".parquet"}:
+        msg = f"{path}: unknown file type {suffix!r}; expected .csv or .parquet"
+        raise LogFormatError(msg, source=str(path), field="learner-months")
     try:
         if suffix == ".parquet":
             frame.write_parquet(path)
-            return
-        if suffix == ".csv":
+        else:
             _months_text(frame).write_csv(path)
-            return
     except OSError as exc:
-        msg = f"{path}: cannot write: {exc.strerror}"
-        raise LogFormatError(msg, source=str(path)) from None
-    msg = f"{path}: unknown file type {suffix!r}; expected .csv or .parquet"
-    raise LogFormatError(msg, source=str(path), field="learner-months")
+        msg = f"{path}: cannot write the learner-months: {exc.strerror or exc}"
+        raise LogFormatError(msg, source=str(path), field="learner-months") from None
 
 
 @app.command("oulad")
@@ -335,7 +356,10 @@ def run_command(
         result = run_scenario(load_scenario(scenario))
     except MeterSimError as exc:
         raise _fail(exc) from None
-    if output == "csv" and learners:
-        sys.stdout.write(_months_text(result.learner_months).write_csv())
-        return
-    _print_bill(result, output, with_learners=learners, title="Monthly bill")
+    _print_bill(
+        result,
+        output,
+        with_learners=learners,
+        title="Monthly bill",
+        csv_learner_months=learners,
+    )

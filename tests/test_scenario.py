@@ -422,8 +422,8 @@ def test_id_that_yaml_reads_as_another_number(tmp_path: Path) -> None:
     text = scenario_text().replace("- id: L1", "- id: 0012")
     with pytest.raises(
         ScenarioError,
-        match=r":5:9: learners\.0\.id: a quoted id expected: YAML reads 0012 as the "
-        r"number 10; write '0012'",
+        match=r":5:9: '0012' is not a plain decimal whole number .* or quote it if "
+        r"it is text",
     ):
         load_scenario(write(tmp_path, text))
 

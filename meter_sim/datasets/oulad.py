@@ -326,19 +326,22 @@ def write_status_log(log: OuladStatusLog, path: str | os.PathLike[str]) -> None:
     Raises
     ------
     LogFormatError
-        If the suffix is neither ``.csv`` nor ``.parquet``.
-    OSError
-        If the file cannot be written (e.g. its folder does not exist).
+        If the suffix is neither ``.csv`` nor ``.parquet``, or the file cannot be
+        written (e.g. its folder does not exist).
     """
     target = Path(path)
     suffix = target.suffix.lower()
-    if suffix == ".csv":
-        log.status.with_columns(
-            pl.col("changed_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ")
-        ).write_csv(target)
-    elif suffix == ".parquet":
-        log.status.write_parquet(target)
-    else:
+    try:
+        if suffix == ".csv":
+            log.status.with_columns(
+                pl.col("changed_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ")
+            ).write_csv(target)
+        elif suffix == ".parquet":
+            log.status.write_parquet(target)
+    except OSError as exc:
+        msg = f"{target}: cannot write the status log: {exc.strerror or exc}"
+        raise LogFormatError(msg, source=str(target)) from None
+    if suffix not in {".csv", ".parquet"}:
         msg = (
             f"cannot write a status log to '{target}': the suffix must be "
             f"`.csv` or `.parquet`, got `{target.suffix}`"
@@ -352,7 +355,7 @@ def _require_file(folder: Path, name: str) -> Path:
     if not path.is_file():
         msg = (
             f"OULAD file not found: looked for '{path}'; the OULAD folder is the "
-            f"`folder` argument or the environment variable {ENV_VAR}"
+            f"`--data` option (`folder` argument) or the environment variable {ENV_VAR}"
         )
         raise LogFormatError(msg, source=str(path))
     return path
