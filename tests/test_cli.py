@@ -279,3 +279,74 @@ def test_real_oulad_registrations_bill_end_to_end(tmp_path: Path) -> None:
     assert written.select("learner_id", "month").is_unique().all()
     status_rows = pl.read_parquet(status).height
     assert status_rows == 60856
+
+
+def test_csv_output_reports_rejections_on_stderr(status_csv: Path) -> None:
+    code, out, err = invoke("bill", str(status_csv), "--format", "csv")
+    assert code == 0
+    assert out.startswith("month,billable_learners")
+    text = " ".join(err.split())
+    assert "duplicate of line 3; counted once" in text
+    assert "(status log): 5 rows read, 4 used, 1 rejected" in text
+
+
+def test_no_prices_bills_usage_only_and_prices_go_together(status_csv: Path) -> None:
+    code, out, _ = invoke("bill", str(status_csv))
+    assert code == 0
+    assert "usage only (no plan or prices given)" in out
+    code, _, err = invoke("bill", str(status_csv), "--included", "5")
+    assert code == 2
+    assert "--included and --overage-price go together" in err
+
+
+def test_markup_in_data_is_shown_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "status.csv"
+    path.write_text(
+        "learner_id,changed_at,is_active\n[b]L1[/b],2018-04-11T00:00:00Z,y\n"
+        "\x1b[31mL2,2018-04-11T00:00:00Z,y\n"
+    )
+    code, out, _ = invoke("bill", str(path))
+    assert code == 0
+    assert "[b]L1[/b]" in out
+    assert "\x1b" not in out
+    assert "\\x1b[31mL2" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--included", "1", "--overage-price", "7_5"], "like 7.50, got '7_5'"),
+        (["--included", "1", "--overage-price", "\u0663"], "like 7.50"),
+        (["--included", "1", "--overage-price", "0.00001"], "`--overage-price`"),
+        (["--included", "1", "--overage-price", "10000000000"], "`--overage-price`"),
+        (
+            ["--from", "18-04"],
+            "expected a month as YYYY-MM in 1900 to 2199, got '18-04'",
+        ),
+        (["--timezone", "localtime"], "unknown IANA time zone 'localtime'"),
+    ],
+)
+def test_odd_option_values_are_refused(
+    status_csv: Path, args: list[str], message: str
+) -> None:
+    code, out, err = invoke("bill", str(status_csv), *args)
+    assert code == 2
+    assert message in " ".join((out + err).replace("│", " ").split())
+
+
+def test_learner_months_never_overwrites_an_input(status_csv: Path) -> None:
+    before = status_csv.read_text()
+    code, _, err = invoke("bill", str(status_csv), "--learner-months", str(status_csv))
+    assert code == 2
+    assert "would overwrite an input" in err
+    assert status_csv.read_text() == before
+
+
+def test_learner_months_into_a_missing_folder(status_csv: Path, tmp_path: Path) -> None:
+    code, _, err = invoke(
+        "bill", str(status_csv), "--learner-months", str(tmp_path / "no" / "m.csv")
+    )
+    assert code == 2
+    assert "cannot write the learner-months: No such file or directory" in " ".join(
+        err.split()
+    )

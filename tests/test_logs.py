@@ -286,3 +286,114 @@ def test_unknown_activity_is_an_error(tmp_path: Path) -> None:
         match=r"activity.csv:2: `activity`: expected one of sales, .*got 'dance'",
     ):
         read_activity_log(path)
+
+
+def test_paths_are_literal_not_glob_patterns(tmp_path: Path) -> None:
+    write(tmp_path, HEADER + "WRONG,2018-04-11T00:00:00Z,y\n", "a1.csv")
+    literal = write(tmp_path, HEADER + "RIGHT,2018-04-11T00:00:00Z,y\n", "a[1].csv")
+    assert read_status_log(literal).events["learner_id"].to_list() == ["RIGHT"]
+
+
+def test_a_users_line_column_does_not_replace_line_numbers(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "line,learner_id,changed_at,is_active\n"
+        "7,L1,2018-04-11T00:00:00Z,y\n7,L1,2018-04-11T00:00:00Z,y\n",
+    )
+    log = read_status_log(path)
+    assert log.rejected["reason"].to_list() == ["duplicate of line 2; counted once"]
+
+
+def test_line_numbers_count_line_breaks_inside_quoted_fields(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        HEADER + '"L\n1",2018-04-11T00:00:00Z,y\n'
+        '"L\n\n2",2018-04-11T00:00:00Z,y\n'
+        "L3,2018-04-11T00:00:00,y\n",
+    )
+    with pytest.raises(LogFormatError, match=r"status\.csv:7: `changed_at`"):
+        read_status_log(path)
+
+
+def test_blank_lines_are_skipped_and_lines_stay_right(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "\nL1,2018-04-11T00:00:00Z,y\n,,\n\nL1,x,y\n\n")
+    with pytest.raises(LogFormatError, match=r"status\.csv:6: `changed_at`") as info:
+        read_status_log(path)
+    assert len(str(info.value).splitlines()) == 1
+    ok = write(tmp_path, HEADER + "L1,2018-04-11T00:00:00Z,y\r\n\r\n", "ok.csv")
+    assert read_status_log(ok).rows_read == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("learner_id,changed_at,is_active\n".encode("utf-16"), "UTF-16"),
+        (
+            b"learner_id;changed_at;is_active\nL1;2018-04-11T00:00:00Z;y\n",
+            "separated by commas",
+        ),
+        (
+            b"learner_id,learner_id,changed_at,is_active\n",
+            "column `learner_id` appears more than once",
+        ),
+        (
+            b"learner_id,changed_at,is_active\nL1,2018-04-11T00:00:00Z,y\nL2,x,y,extra\n",
+            r"status.csv:3: cannot be read as CSV: this record has a different number of fields",
+        ),
+    ],
+)
+def test_malformed_csv_files_get_a_hint(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "status.csv"
+    path.write_bytes(content)
+    with pytest.raises(LogFormatError, match=message):
+        read_status_log(path)
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "message"),
+    [
+        (
+            "learner_id",
+            [[1]],
+            r"column `learner_id` holds List\(Int64\); expected text or a whole number",
+        ),
+        ("learner_id", [1.5], "column `learner_id` holds Float64"),
+        ("is_active", [b"y"], "column `is_active` holds Binary"),
+    ],
+)
+def test_parquet_columns_of_the_wrong_type(
+    tmp_path: Path, column: str, values: list[object], message: str
+) -> None:
+    columns: dict[str, list[object]] = {
+        "learner_id": ["a"],
+        "changed_at": [datetime(2018, 4, 11, tzinfo=UTC)],
+        "is_active": [True],
+    }
+    columns[column] = values
+    path = tmp_path / "status.parquet"
+    pl.DataFrame(columns).write_parquet(path)
+    with pytest.raises(LogFormatError, match=message):
+        read_status_log(path)
+
+
+def test_years_outside_the_supported_range(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, HEADER + "L1,9999-12-31T23:00:00Z,y\nL1,1899-12-31T00:00:00Z,n\n"
+    )
+    with pytest.raises(LogFormatError) as info:
+        read_status_log(path)
+    assert str(info.value).count("outside the supported years 1900 to 2199") == 2
+
+
+def test_long_values_are_cut_in_messages(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + f"L1,2018-04-11T00:00:00Z,{'x' * 10_000}\n")
+    with pytest.raises(LogFormatError) as info:
+        read_status_log(path)
+    assert len(str(info.value)) < 400
+
+
+def test_a_folder_is_not_a_file(tmp_path: Path) -> None:
+    with pytest.raises(LogFormatError, match="is a folder"):
+        read_status_log(tmp_path)
