@@ -83,16 +83,13 @@ def empty_rejected() -> pl.DataFrame:
 
 
 @dataclass(frozen=True)
-class StatusLog:
-    """A validated status log.
+class _Log:
+    """A validated log: its events, its duplicates, and where it came from.
 
     Attributes
     ----------
     events : pl.DataFrame
-        Columns of `STATUS_SCHEMA`: ``line`` Int64, ``learner_id`` String,
-        ``changed_at`` Datetime(us, UTC), ``is_active`` Boolean, ``event_id``,
-        ``channel``, ``actor`` String (nullable). Duplicates removed; sorted by
-        ``(learner_id, changed_at, line)``.
+        The parsed rows, duplicates removed (columns: see the subclass).
     rejected : pl.DataFrame
         Columns of `REJECTED_SCHEMA`: the duplicate rows, each with its reason.
     source : str
@@ -107,30 +104,25 @@ class StatusLog:
     rows_read: int
 
 
-@dataclass(frozen=True)
-class ActivityLog:
-    """A validated activity log.
+class StatusLog(_Log):
+    """A validated status log (attributes as `_Log`).
 
-    Attributes
-    ----------
-    events : pl.DataFrame
-        Columns of `ACTIVITY_SCHEMA`: ``line`` Int64, ``learner_id`` String,
-        ``occurred_at`` Datetime(us, UTC), ``activity`` String (an `ActivityKind`
-        or `ReadKind` value), ``channel`` String (a `Channel` value, default
-        ``ui``), ``scheduled`` Boolean, ``event_id`` String (nullable).
-        Duplicates removed; sorted by ``(learner_id, occurred_at, line)``.
-    rejected : pl.DataFrame
-        Columns of `REJECTED_SCHEMA`: the duplicate rows, each with its reason.
-    source : str
-        The file (or scenario) the log came from.
-    rows_read : int
-        Data rows read; ``rows_read == events.height + rejected.height``. [rows]
+    ``events`` has the columns of `STATUS_SCHEMA`: ``line`` Int64, ``learner_id``
+    String, ``changed_at`` Datetime(us, UTC), ``is_active`` Boolean,
+    ``event_id``, ``channel``, ``actor`` String (nullable); sorted by
+    ``(learner_id, changed_at, line)``.
     """
 
-    events: pl.DataFrame
-    rejected: pl.DataFrame
-    source: str
-    rows_read: int
+
+class ActivityLog(_Log):
+    """A validated activity log (attributes as `_Log`).
+
+    ``events`` has the columns of `ACTIVITY_SCHEMA`: ``line`` Int64,
+    ``learner_id`` String, ``occurred_at`` Datetime(us, UTC), ``activity`` String
+    (an `ActivityKind` or `ReadKind` value), ``channel`` String (a `Channel`
+    value, default ``ui``), ``scheduled`` Boolean, ``event_id`` String
+    (nullable); sorted by ``(learner_id, occurred_at, line)``.
+    """
 
 
 LINE = "__line__"
