@@ -160,6 +160,13 @@ def _print_bill(
             _print_table(result.rejected, f"Rejected rows ({result.rejected.height})")
     for label, read, used, gone in result.inputs.iter_rows():
         report.print(_safe(f"{label}: {read} rows read, {used} used, {gone} rejected"))
+    still = result.intervals.filter(pl.col("deactivated_at").is_null()).height
+    if still:
+        report.print(
+            f"{still} learner(s) still active at the end of the log are billed "
+            f"through {result.last_month:%Y-%m} only; bill later months with "
+            "--through YYYY-MM (or a scenario's period)."
+        )
 
 
 def _fail(exc: MeterSimError) -> typer.Exit:
@@ -211,9 +218,10 @@ def bill_command(
     first, last = _month(from_month), _month(through_month)
     price = _decimal(overage_price)
     try:
+        check_timezone(timezone, field="--timezone")
         chosen = _choose_plan(plan, included, price)
         if naive_timezone is not None:
-            check_timezone(naive_timezone, field="naive-timezone")
+            check_timezone(naive_timezone, field="--naive-timezone")
         status = read_status_log(status_log, naive_timezone=naive_timezone)
         activity_log = (
             None
@@ -236,6 +244,12 @@ def bill_command(
                 )
                 raise LogFormatError(msg, field="learner-months")
             write_learner_months(result.learner_months, learner_months_file)
+            errors.print(
+                _safe(
+                    f"{result.learner_months.height} learner-months written to "
+                    f"{learner_months_file}"
+                )
+            )
     except MeterSimError as exc:
         raise _fail(exc) from None
     _print_bill(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -349,4 +350,27 @@ def test_learner_months_into_a_missing_folder(status_csv: Path, tmp_path: Path) 
     assert code == 2
     assert "cannot write the learner-months: No such file or directory" in " ".join(
         err.split()
+    )
+
+
+def test_the_shipped_example_logs_bill_as_worked_by_hand() -> None:
+    """examples/: L1 Apr, Jul-Dec; L2 Apr, May; L3 June (off at midnight 1 July);
+    L4 Sep, Oct (off at midnight 1 Nov, AEDT). Starter: 45.00 + 9.00 a learner."""
+    code, out, err = invoke(
+        "bill", "examples/status.csv", "--activity", "examples/activity.csv",
+        "--plan", "scenarios/plans/starter.yaml", "--through", "2018-12", "--format", "json",
+    )  # fmt: skip
+    assert code == 0
+    document = json.loads(out)
+    counts = [m["billable_learners"] for m in document["months"]]
+    assert counts == [2, 1, 1, 1, 1, 2, 2, 1, 1]
+    assert sum(Decimal(m["total"]) for m in document["months"]) == Decimal("513.00")
+    assert [r["line"] for r in document["rejected"]] == [3, 7, 9]
+    text = " ".join(err.split())
+    assert (
+        "examples/activity.csv (activity log): 7 rows read, 5 used, 2 rejected" in text
+    )
+    assert (
+        "1 learner(s) still active at the end of the log are billed through 2018-12"
+        in text
     )

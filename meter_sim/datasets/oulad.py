@@ -208,7 +208,7 @@ def oulad_folder(folder: str | os.PathLike[str] | None = None) -> Path:
         f"or set the environment variable {ENV_VAR}=/path/to/oulad"
     )
     if folder is not None:
-        path, origin = Path(folder), "the `folder` argument"
+        path, origin = Path(folder), "--data (the `folder` argument)"
     else:
         value = os.environ.get(ENV_VAR, "")
         if not value:
