@@ -77,11 +77,6 @@ _ISO = (
 _OFFSET = r"T[0-9:.]+[+-]\d{2}:?\d{2}$"
 
 
-def empty_rejected() -> pl.DataFrame:
-    """An empty frame with the columns of `REJECTED_SCHEMA`."""
-    return pl.DataFrame(schema=REJECTED_SCHEMA)
-
-
 @dataclass(frozen=True)
 class _Log:
     """A validated log: its events, its duplicates, and where it came from.
