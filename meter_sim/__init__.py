@@ -29,7 +29,15 @@ from meter_sim.lifecycle import (
 )
 from meter_sim.logs import ActivityLog, StatusLog, read_activity_log, read_status_log
 from meter_sim.metering import learner_months, monthly_usage, status_intervals
-from meter_sim.pricing import InvoiceLine, Plan, invoice_lines, monthly_bill
+from meter_sim.pricing import (
+    Invoice,
+    InvoiceLine,
+    OverageTiers,
+    Plan,
+    Tier,
+    invoice,
+    monthly_bill,
+)
 from meter_sim.scenario import Scenario, load_plan, load_scenario
 
 __version__ = version("meter-sim")
@@ -41,11 +49,13 @@ __all__ = [
     "Channel",
     "InactiveLearnerError",
     "InvalidTransitionError",
+    "Invoice",
     "InvoiceLine",
     "Learner",
     "LogFormatError",
     "MeterSimError",
     "Outcome",
+    "OverageTiers",
     "Plan",
     "Policy",
     "PricingError",
@@ -54,9 +64,10 @@ __all__ = [
     "ScenarioError",
     "Status",
     "StatusLog",
+    "Tier",
     "__version__",
     "bill",
-    "invoice_lines",
+    "invoice",
     "learner_months",
     "load_plan",
     "load_scenario",

@@ -25,13 +25,13 @@ from meter_sim.metering import (
     rejected_activity,
     status_intervals,
 )
-from meter_sim.pricing import invoice_lines, monthly_bill
+from meter_sim.pricing import invoice, monthly_bill
 
 if TYPE_CHECKING:
     from datetime import date
 
     from meter_sim.logs import ActivityLog, StatusLog
-    from meter_sim.pricing import InvoiceLine, Plan
+    from meter_sim.pricing import Invoice, Plan
     from meter_sim.scenario import Scenario
 
 DEFAULT_TIMEZONE = "Australia/Sydney"
@@ -58,8 +58,9 @@ class Bill:
         billable learner-month.
     monthly : pl.DataFrame
         `meter_sim.pricing.MONTHLY_BILL_SCHEMA`: the month-by-month bill.
-    lines : list of InvoiceLine
-        The invoice lines behind ``monthly``.
+    invoice : Invoice
+        Every invoice line (base, overage, minimum-spend true-up, tax) and the
+        totals ex and inc tax.
     activity : pl.DataFrame or None
         `meter_sim.metering.activity_outcomes`, when an activity log was given.
     rejected : pl.DataFrame
@@ -79,7 +80,7 @@ class Bill:
     intervals: pl.DataFrame
     learner_months: pl.DataFrame
     monthly: pl.DataFrame
-    lines: list[InvoiceLine]
+    invoice: Invoice
     activity: pl.DataFrame | None
     rejected: pl.DataFrame
     inputs: pl.DataFrame
@@ -196,7 +197,7 @@ def bill(
         intervals=intervals,
         learner_months=months,
         monthly=monthly_bill(usage, plan),
-        lines=invoice_lines(usage, plan),
+        invoice=invoice(usage, plan),
         activity=outcomes,
         rejected=pl.concat(rejected).cast(REJECTED_SCHEMA).sort("source", "line"),
         inputs=pl.DataFrame(
