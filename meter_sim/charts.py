@@ -23,6 +23,7 @@ from typing import Final
 import altair as alt
 import polars as pl
 
+from meter_sim.exceptions import PricingError
 from meter_sim.metering import REASONS
 
 THEME_NAME: Final = "meter_sim"
@@ -548,3 +549,81 @@ def monthly_bill(monthly: pl.DataFrame, *, currency: str) -> alt.VConcatChart:
             legend=alt.LegendResolveMap(color="independent"),
         ),
     )
+
+
+def annual_cost(annual: pl.DataFrame) -> alt.Chart:
+    """Each plan's cost per billing year, as grouped bars (ex tax).
+
+    Parameters
+    ----------
+    annual : pl.DataFrame
+        As `meter_sim.pricing.annual_costs`: ``plan``, ``name``, ``currency``
+        String, ``billing_year`` Date, ``months`` UInt32, ``total_ex_tax`` and
+        ``total_inc_tax`` Decimal(38, 2) [currency]. One row per plan and year.
+
+    Returns
+    -------
+    alt.Chart
+        ``mark_bar`` with x = plan name (nominal), y = ``total_ex_tax``
+        (quantitative), color and column offset = billing year; tooltips give
+        both totals and the months covered.
+
+    Raises
+    ------
+    PricingError
+        If the plans are in more than one currency (their amounts cannot share
+        an axis).
+    """
+    currencies = annual["currency"].unique().sort().to_list()
+    if len(currencies) > 1:
+        msg = f"plans in several currencies cannot share one axis: {currencies}"
+        raise PricingError(msg)
+    currency = currencies[0] if currencies else ""
+    money = ",.2f"
+    rows = annual.with_columns(
+        pl.col("billing_year").dt.strftime("%Y-%m").alias("year"),
+        pl.col("total_ex_tax", "total_inc_tax").cast(pl.Float64),
+    ).drop("billing_year")
+    cheapest_first = (
+        rows.group_by("name")
+        .agg(pl.col("total_ex_tax").sum())
+        .sort("total_ex_tax", "name")["name"]
+        .to_list()
+    )
+    chart: alt.Chart = (
+        alt.Chart(rows)
+        .mark_bar()
+        .encode(
+            x=alt.X(
+                "name:N",
+                title="Plan (cheapest over the period first)",
+                sort=cheapest_first,
+                axis=alt.Axis(labelAngle=-20),
+            ),
+            xOffset=alt.XOffset("year:N"),
+            y=alt.Y(
+                "total_ex_tax:Q", title=f"Cost per billing year, ex tax [{currency}]"
+            ),
+            color=alt.Color("year:N", title="Billing year"),
+            tooltip=[
+                alt.Tooltip("name:N", title="plan"),
+                alt.Tooltip("year:N", title="billing year from"),
+                alt.Tooltip("months:Q", title="months covered [months]"),
+                alt.Tooltip(
+                    "total_ex_tax:Q", title=f"ex tax [{currency}]", format=money
+                ),
+                alt.Tooltip(
+                    "total_inc_tax:Q", title=f"inc tax [{currency}]", format=money
+                ),
+            ],
+        )
+        .properties(
+            title=alt.Title(
+                f"Annual cost per plan [{currency}]",
+                subtitle="Same usage priced under each plan of the price book; "
+                "a partly covered year shows only its months",
+            ),
+            width=alt.Step(28),
+        )
+    )
+    return chart

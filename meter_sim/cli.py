@@ -11,7 +11,7 @@ import re
 import sys
 from datetime import date
 from decimal import Decimal
-from pathlib import Path  # noqa: TC003 (typer reads annotations at run time)
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import polars as pl
@@ -21,14 +21,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from meter_sim import charts
 from meter_sim._typing import OutputFormat  # noqa: TC001 (typer reads it at run time)
 from meter_sim.billing import DEFAULT_TIMEZONE, bill, check_timezone, run_scenario
 from meter_sim.exceptions import LogFormatError, MeterSimError
-from meter_sim.logs import YEARS, read_activity_log, read_status_log
-from meter_sim.pricing import Plan
-from meter_sim.scenario import load_plan, load_scenario
+from meter_sim.logs import YEARS, prepare_status_log, read_activity_log, read_status_log
+from meter_sim.pricing import Plan, annual_costs, compare_plans
+from meter_sim.scenario import PLANS_FOLDER, load_plan, load_price_book, load_scenario
 
 if TYPE_CHECKING:
+    import altair as alt
+
     from meter_sim.billing import Bill
 
 app = typer.Typer(
@@ -101,6 +104,7 @@ def _json_document(result: Bill, *, with_learners: bool) -> dict[str, Any]:
     if with_learners:
         document["learner_months"] = _months_text(result.learner_months).to_dicts()
     document["rejected"] = result.rejected.to_dicts()
+    document["invoice"] = _invoice_document(result)
     return document
 
 
@@ -110,11 +114,13 @@ def _print_table(frame: pl.DataFrame, title: str, *, to: Console = console) -> N
     for name, dtype in frame.schema.items():
         widest = text.select(pl.col(name).cast(pl.String).str.len_chars().max()).item()
         numeric = dtype.is_numeric() or name == "month"
+        header = name.replace("_", " ")
         table.add_column(
-            name.replace("_", "\n" if numeric else " "),
+            header.replace(" ", "\n") if numeric else header,
             justify="right" if dtype.is_numeric() else "left",
             no_wrap=numeric,
-            min_width=(widest or 0) if numeric else None,
+            min_width=(widest or 0) if numeric else min(widest or 0, 12),
+            overflow="fold",
         )
     for row in text.iter_rows():
         table.add_row(*(_safe("" if v is None else str(v)) for v in row))
@@ -154,6 +160,7 @@ def _print_bill(
             f"{title}: {plan.name}, {plan.currency}, months in {result.timezone}",
         )
         console.print(_safe(f"Total for the period: {plan.currency} {money}"))
+        _print_invoice_totals(result)
         if with_learners:
             _print_table(result.learner_months, "Billable learner-months")
         if not result.rejected.is_empty():
@@ -167,6 +174,45 @@ def _print_bill(
             f"through {result.last_month:%Y-%m} only; bill later months with "
             "--through YYYY-MM (or a scenario's period)."
         )
+
+
+def _print_invoice_totals(result: Bill) -> None:
+    """The invoice's minimum-spend true-up and tax, when the plan has either."""
+    bill, plan = result.invoice, result.plan
+    true_up = bill.amount("minimum_spend_true_up")
+    if not (true_up or plan.tax_rate):
+        return
+    parts = [f"ex {plan.tax_name}: {plan.currency} {bill.total_ex_tax}"]
+    if true_up:
+        parts.insert(0, f"minimum-spend true-up: {plan.currency} {true_up}")
+    if plan.tax_rate:
+        parts += [
+            f"{plan.tax_name}: {plan.currency} {bill.tax}",
+            f"inc {plan.tax_name}: {plan.currency} {bill.total_inc_tax}",
+        ]
+    console.print(_safe("Invoice: " + "; ".join(parts)))
+
+
+def _invoice_document(result: Bill) -> dict[str, Any]:
+    bill = result.invoice
+    lines = [
+        {
+            "kind": line.kind,
+            "period_start": line.period_start.isoformat(),
+            "period_end": line.period_end.isoformat(),
+            "quantity": line.quantity,
+            "unit_price": str(line.unit_price),
+            "amount": str(line.amount),
+            "description": line.description,
+        }
+        for line in bill.lines
+    ]
+    return {
+        "lines": lines,
+        "total_ex_tax": str(bill.total_ex_tax),
+        "tax": str(bill.tax),
+        "total_inc_tax": str(bill.total_inc_tax),
+    }
 
 
 def _fail(exc: MeterSimError) -> typer.Exit:
@@ -377,3 +423,139 @@ def run_command(
         title="Monthly bill",
         csv_learner_months=learners,
     )
+
+
+@app.command("plans")
+def plans_command(
+    source: Annotated[
+        Path, typer.Argument(help="A scenario (.yaml) or a status log (.csv/.parquet).")
+    ],
+    price_book: Annotated[
+        Path | None,
+        typer.Option(
+            "--price-book",
+            help="Folder of plan files (default: the scenario's plans/ folder, "
+            "or scenarios/plans for a status log).",
+            show_default=False,
+        ),
+    ] = None,
+    timezone: Annotated[
+        str, typer.Option("--timezone", help="Billing time zone of a status log.")
+    ] = DEFAULT_TIMEZONE,
+    naive_timezone: Annotated[
+        str | None,
+        typer.Option("--naive-timezone", help="Zone of times written without offset."),
+    ] = None,
+    from_month: Annotated[
+        str | None, typer.Option("--from", help="First month, YYYY-MM.")
+    ] = None,
+    through_month: Annotated[
+        str | None, typer.Option("--through", help="Last month, YYYY-MM.")
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = "table",
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart", help="Save a chart of annual cost per plan (.html/.png/.svg)."
+        ),
+    ] = None,
+) -> None:
+    """Price the same usage under every plan of a price book, cheapest first."""
+    first, last = _month(from_month), _month(through_month)
+    try:
+        result, folder = _usage_for_plans(
+            source, price_book, timezone, naive_timezone, first, last
+        )
+        plans = load_price_book(folder)
+        usage = result.monthly.select("month", "billable_learners")
+        table = compare_plans(usage, plans)
+        if chart is not None:
+            save_chart(charts.annual_cost(annual_costs(usage, plans)), chart)
+    except MeterSimError as exc:
+        raise _fail(exc) from None
+    _print_comparison(table, result, output)
+    if chart is not None:
+        errors.print(_safe(f"chart of annual cost per plan written to {chart}"))
+
+
+def _usage_for_plans(
+    source: Path,
+    price_book: Path | None,
+    timezone: str,
+    naive_timezone: str | None,
+    first: date | None,
+    last: date | None,
+) -> tuple[Bill, Path]:
+    """Meter a scenario or a status log for `plans`; return it and the price book."""
+    if source.suffix.lower() in {".yaml", ".yml"}:
+        scenario = load_scenario(source)
+        result = run_scenario(scenario)
+        if first or last:
+            result = bill(
+                prepare_status_log(scenario.status_frame(), str(source)),
+                plan=USAGE_ONLY,
+                timezone=scenario.timezone,
+                first_month=first or result.first_month,
+                last_month=last or result.last_month,
+            )
+        return result, price_book or source.parent / PLANS_FOLDER
+    check_timezone(timezone, field="--timezone")
+    if naive_timezone is not None:
+        check_timezone(naive_timezone, field="--naive-timezone")
+    status = read_status_log(source, naive_timezone=naive_timezone)
+    result = bill(
+        status, plan=USAGE_ONLY, timezone=timezone, first_month=first, last_month=last
+    )
+    return result, price_book or Path("scenarios") / PLANS_FOLDER
+
+
+def _print_comparison(table: pl.DataFrame, result: Bill, output: OutputFormat) -> None:
+    if output == "json":
+        document = {
+            "timezone": result.timezone,
+            "from": f"{result.first_month:%Y-%m}",
+            "through": f"{result.last_month:%Y-%m}",
+            "plans": table.with_columns(pl.col(pl.Decimal).cast(pl.String)).to_dicts(),
+        }
+        sys.stdout.write(json.dumps(document) + "\n")
+        return
+    if output == "csv":
+        sys.stdout.write(
+            table.with_columns(pl.col(pl.Decimal).cast(pl.String)).write_csv()
+        )
+        return
+    names = {
+        "base_subscription": "base",
+        "minimum_spend_true_up": "true-up",
+        "total_ex_tax": "ex tax",
+        "total_inc_tax": "inc tax",
+    }
+    currencies = ", ".join(table["currency"].unique(maintain_order=True).to_list())
+    learner_months = result.learner_months.height
+    _print_table(
+        table.drop("name", "currency", "months", "learner_months", "tax").rename(names),
+        f"Plans priced on the same {learner_months} billable learner-months, "
+        f"{result.first_month:%Y-%m} to {result.last_month:%Y-%m} "
+        f"({result.timezone}); cheapest first; amounts in {currencies}",
+    )
+
+
+def save_chart(chart: alt.TopLevelMixin, path: Path) -> None:
+    """Save an altair chart as ``.html``, ``.png`` or ``.svg`` (by the suffix).
+
+    Raises
+    ------
+    LogFormatError
+        For another suffix, or a file that cannot be written.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in {".html", ".png", ".svg"}:
+        msg = f"{path}: unknown chart type {suffix!r}; expected .html, .png or .svg"
+        raise LogFormatError(msg, source=str(path), field="chart")
+    try:
+        chart.save(path)
+    except OSError as exc:
+        msg = f"{path}: cannot write the chart: {exc.strerror or exc}"
+        raise LogFormatError(msg, source=str(path), field="chart") from None

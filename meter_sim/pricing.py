@@ -12,12 +12,15 @@ import itertools
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from meter_sim.exceptions import PricingError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 CENT = Decimal("0.01")
 """Invoice lines are quantised to this, with `decimal.ROUND_HALF_UP`. [AUD]"""
@@ -565,3 +568,119 @@ def monthly_bill(usage: pl.DataFrame, plan: Plan) -> pl.DataFrame:
             }
         )
     return pl.DataFrame(rows, schema=MONTHLY_BILL_SCHEMA)
+
+
+COMPARISON_SCHEMA = pl.Schema(
+    {
+        "plan": pl.String(),
+        "name": pl.String(),
+        "currency": pl.String(),
+        "months": pl.UInt32(),
+        "learner_months": pl.UInt64(),
+        "base_subscription": pl.Decimal(38, 2),
+        "overage": pl.Decimal(38, 2),
+        "minimum_spend_true_up": pl.Decimal(38, 2),
+        "total_ex_tax": pl.Decimal(38, 2),
+        "tax": pl.Decimal(38, 2),
+        "total_inc_tax": pl.Decimal(38, 2),
+    }
+)
+"""Columns of `compare_plans`."""
+
+
+def compare_plans(usage: pl.DataFrame, plans: Mapping[str, Plan]) -> pl.DataFrame:
+    """Price the same usage under every plan of a price book.
+
+    Parameters
+    ----------
+    usage : pl.DataFrame
+        ``month`` Date, ``billable_learners`` integer (every month of the period).
+    plans : mapping of str to Plan
+        Price book entries by key (e.g. the plan file's stem).
+
+    Returns
+    -------
+    pl.DataFrame
+        Columns of `COMPARISON_SCHEMA`, one row per plan, cheapest total
+        (inc tax) first: ``plan`` key, ``name``, ``currency``, ``months``
+        [months], ``learner_months`` [learner-months], the amount of each
+        invoice line kind, ``total_ex_tax``, ``tax``, ``total_inc_tax``
+        [each plan's currency].
+    """
+    learner_months = int(usage["billable_learners"].sum())
+    rows: list[dict[str, object]] = []
+    for key, plan in plans.items():
+        bill = invoice(usage, plan)
+        amounts: dict[str, object] = {
+            kind: bill.amount(kind) for kind in LINE_KINDS[:3]
+        }
+        rows.append(
+            {
+                "plan": key,
+                "name": plan.name,
+                "currency": plan.currency,
+                "months": usage.height,
+                "learner_months": learner_months,
+                **amounts,
+                "total_ex_tax": bill.total_ex_tax,
+                "tax": bill.tax,
+                "total_inc_tax": bill.total_inc_tax,
+            }
+        )
+    frame = pl.DataFrame(rows, schema=COMPARISON_SCHEMA)
+    return frame.sort("total_inc_tax", "plan")
+
+
+def annual_costs(usage: pl.DataFrame, plans: Mapping[str, Plan]) -> pl.DataFrame:
+    """Each plan's cost per billing year of the usage.
+
+    Parameters
+    ----------
+    usage : pl.DataFrame
+        ``month`` Date, ``billable_learners`` integer.
+    plans : mapping of str to Plan
+        Price book entries by key.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``plan`` String, ``name`` String, ``currency`` String, ``billing_year``
+        Date (first day of the plan's billing year), ``months`` UInt32 (months of
+        that year in the usage), ``total_ex_tax`` and ``total_inc_tax``
+        Decimal(38, 2) [currency]; sorted by plan and year.
+    """
+    rows = []
+    for key, plan in plans.items():
+        totals: dict[date, list[Decimal]] = {}
+        months: dict[date, int] = {}
+        for line in invoice(usage, plan).lines:
+            year = _billing_year(line.period_start, plan)
+            ex, inc = totals.setdefault(year, [Decimal("0.00"), Decimal("0.00")])
+            taxed = line.amount if line.kind == "tax" else Decimal(0)
+            totals[year] = [ex + line.amount - taxed, inc + line.amount]
+            if line.kind == "base_subscription":
+                months[year] = months.get(year, 0) + 1
+        rows += [
+            {
+                "plan": key,
+                "name": plan.name,
+                "currency": plan.currency,
+                "billing_year": year,
+                "months": months.get(year, 0),
+                "total_ex_tax": ex,
+                "total_inc_tax": inc,
+            }
+            for year, (ex, inc) in totals.items()
+        ]
+    schema = pl.Schema(
+        {
+            "plan": pl.String(),
+            "name": pl.String(),
+            "currency": pl.String(),
+            "billing_year": pl.Date(),
+            "months": pl.UInt32(),
+            "total_ex_tax": pl.Decimal(38, 2),
+            "total_inc_tax": pl.Decimal(38, 2),
+        }
+    )
+    return pl.DataFrame(rows, schema=schema).sort("plan", "billing_year")

@@ -61,6 +61,7 @@ from meter_sim._yaml import (
     to_scenario_error,
     validation_problems,
 )
+from meter_sim.exceptions import ScenarioError
 from meter_sim.lifecycle import ActivityKind, Channel, ReadKind
 from meter_sim.logs import ACTIVITY_SCHEMA, STATUS_SCHEMA
 from meter_sim.pricing import Plan
@@ -78,6 +79,8 @@ __all__ = [
     "Scenario",
     "ScenarioDocument",
     "StatusEntry",
+    "load_plan",
+    "load_price_book",
     "load_scenario",
     "parse_instant",
 ]
@@ -680,3 +683,30 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         plan_source=plan_source,
         positions=positions,
     )
+
+
+def load_price_book(folder: str | os.PathLike[str]) -> dict[str, Plan]:
+    """Load every plan file (``*.yaml``) of a price book folder.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        E.g. ``scenarios/plans``.
+
+    Returns
+    -------
+    dict of str to Plan
+        Plans by file stem (``"standard"`` for ``standard.yaml``), in name order.
+
+    Raises
+    ------
+    ScenarioError
+        If the folder does not exist or holds no ``.yaml`` file, or any plan file
+        is invalid (naming its file, line and field).
+    """
+    path = Path(folder)
+    files = sorted(path.glob("*.yaml")) if path.is_dir() else []
+    if not files:
+        msg = f"{path}: a price book folder holding plan files (*.yaml) expected"
+        raise ScenarioError(msg, source=str(path))
+    return {file.stem: load_plan(file) for file in files}

@@ -414,3 +414,44 @@ def test_every_chart_has_titles_units_and_tooltips(
             title = unit["encoding"][channel]["title"]
             assert "[" in title
             assert title.endswith("]")
+
+
+def test_annual_cost_chart_spec() -> None:
+    from datetime import date as day
+
+    from meter_sim.pricing import annual_costs
+
+    usage = pl.DataFrame(
+        {"month": [day(2018, 12, 1), day(2019, 1, 1)], "billable_learners": [3, 1]},
+        schema={"month": pl.Date, "billable_learners": pl.UInt32},
+    )
+    cheap = PLAN.model_copy(update={"name": "Cheap", "base_fee": Decimal("1.00")})
+    annual = annual_costs(usage, {"test": PLAN, "cheap": cheap})
+    spec = charts.annual_cost(annual).to_dict()
+    assert spec["mark"]["type"] == "bar"
+    assert spec["encoding"]["x"]["sort"] == ["Cheap", "Test"]
+    assert spec["encoding"]["y"]["title"] == "Cost per billing year, ex tax [EUR]"
+    assert spec["encoding"]["xOffset"]["field"] == "year"
+    assert {t["field"] for t in spec["encoding"]["tooltip"]} == {
+        "name", "year", "months", "total_ex_tax", "total_inc_tax"
+    }  # fmt: skip
+    rows = spec["datasets"][spec["data"]["name"]]
+    # Test: 45.00 base + 2 x 9.50 overage (included 1) = 64.00 in 2018; 45.00 in 2019.
+    test_2018 = next(r for r in rows if r["name"] == "Test" and r["year"] == "2018-01")
+    assert test_2018["total_ex_tax"] == 64.0
+    assert len(rows) == 4
+
+
+def test_annual_cost_chart_refuses_mixed_currencies() -> None:
+    from datetime import date as day
+
+    from meter_sim.exceptions import PricingError
+    from meter_sim.pricing import annual_costs
+
+    usage = pl.DataFrame(
+        {"month": [day(2018, 12, 1)], "billable_learners": [3]},
+        schema={"month": pl.Date, "billable_learners": pl.UInt32},
+    )
+    aud = PLAN.model_copy(update={"currency": "AUD"})
+    with pytest.raises(PricingError, match="several currencies"):
+        charts.annual_cost(annual_costs(usage, {"eur": PLAN, "aud": aud}))

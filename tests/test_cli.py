@@ -58,12 +58,16 @@ def test_bill_json_follows_the_design_to_the_letter(
     assert code == 0
     document = json.loads(out)
     assert list(document) == [
-        "timezone",
-        "currency",
-        "months",
-        "learner_months",
-        "rejected",
-    ]
+        "timezone", "currency", "months", "learner_months", "rejected", "invoice"
+    ]  # fmt: skip
+    invoice = document["invoice"]
+    assert (invoice["total_ex_tax"], invoice["tax"], invoice["total_inc_tax"]) == (
+        "15.00", "0.00", "15.00"
+    )  # fmt: skip
+    assert invoice["lines"][1] == {
+        "kind": "overage", "period_start": "2018-04-01", "period_end": "2018-04-30",
+        "quantity": 1, "unit_price": "7.50", "amount": "7.50", "description": "overage @ 7.50",
+    }  # fmt: skip
     assert document["timezone"] == "Australia/Sydney"
     assert document["currency"] == "AUD"
     # April: L1 and L2 created; May, June: L2 carried over; July: both.
@@ -197,7 +201,7 @@ def test_run_scenario_json_and_csv() -> None:
     code, out, _ = invoke("run", EXAMPLE, "--format", "json")
     assert code == 0
     document = json.loads(out)
-    assert list(document) == ["timezone", "currency", "months", "rejected"]
+    assert list(document) == ["timezone", "currency", "months", "rejected", "invoice"]
     assert [m["billable_learners"] for m in document["months"]] == [
         2,
         1,
@@ -374,3 +378,59 @@ def test_the_shipped_example_logs_bill_as_worked_by_hand() -> None:
         "1 learner(s) still active at the end of the log are billed through 2018-12"
         in text
     )
+
+
+def test_plans_on_the_april_to_july_scenario() -> None:
+    """9 months, 15 learner-months ([2, 1, 0, 2, 2, 2, 2, 2, 2]); no whole year."""
+    code, out, _ = invoke("plans", EXAMPLE, "--format", "csv")
+    assert code == 0
+    rows = [line.split(",") for line in out.splitlines()[1:]]
+    got = {row[0]: (row[8], row[9], row[10]) for row in rows}
+    assert got == {
+        "starter": ("540.00", "0.00", "540.00"),  # 9 x 45 + 15 x 9
+        "standard-s": ("4050.00", "405.00", "4455.00"),  # 9 x 450, GST 10%
+        "standard": ("8550.00", "855.00", "9405.00"),
+        "standard-tolerance": ("8550.00", "855.00", "9405.00"),
+        "premium": ("17550.00", "1755.00", "19305.00"),
+        "premium-graduated": ("17550.00", "1755.00", "19305.00"),
+        "enterprise": ("40500.00", "4050.00", "44550.00"),
+    }
+    assert [row[0] for row in rows][:3] == ["starter", "standard-s", "standard"]
+
+
+def test_plans_on_a_status_log_with_a_whole_billing_year(tmp_path: Path) -> None:
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "floor.yaml").write_text(
+        "name: Floor\ncurrency: AUD\nbase_fee: 45.00\nincluded_learners: 0\n"
+        "overage_price: 9.00\nannual_minimum_spend: 1000.00\n"
+    )
+    chart = tmp_path / "annual.html"
+    code, out, err = invoke(
+        "plans", "examples/status.csv", "--price-book", str(book),
+        "--from", "2018-01", "--through", "2018-12", "--format", "json", "--chart", str(chart),
+    )  # fmt: skip
+    assert code == 0
+    (plan,) = json.loads(out)["plans"]
+    # 12 x 45 = 540 base; 12 learner-months x 9 = 108 overage; 1000 - 648 = 352.
+    assert (plan["base_subscription"], plan["overage"], plan["minimum_spend_true_up"]) == (
+        "540.00", "108.00", "352.00"
+    )  # fmt: skip
+    assert plan["total_inc_tax"] == "1000.00"
+    assert chart.read_text().startswith("<!DOCTYPE html>")
+    assert "chart of annual cost per plan written to" in " ".join(err.split())
+
+
+def test_plans_reports_a_bad_price_book(tmp_path: Path) -> None:
+    code, _, err = invoke("plans", EXAMPLE, "--price-book", str(tmp_path))
+    assert code == 2
+    assert "a price book folder holding plan files (*.yaml) expected" in err
+    (tmp_path / "bad.yaml").write_text(
+        "name: Bad\ncurrency: AUD\nbase_fee: 1\nincluded_learners: 0\n"
+        "overage_tiers:\n  mode: graduated\n  tiers:\n"
+        "    - {up_to: 100, price: 1}\n    - {up_to: 50, price: 1}\n    - {price: 1}\n"
+    )
+    code, _, err = invoke("plans", EXAMPLE, "--price-book", str(tmp_path))
+    assert code == 2
+    assert f"{tmp_path / 'bad.yaml'}:6:3: overage_tiers" in err
+    assert "increasing `up_to`" in err
