@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from meter_sim.exceptions import PricingError
+from meter_sim.exceptions import PricingError, ScenarioError
 from meter_sim.pricing import (
     InvoiceLine,
     OverageTiers,
@@ -19,6 +20,10 @@ from meter_sim.pricing import (
     overage_learners,
     round_money,
 )
+from meter_sim.scenario import load_plan
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 STANDARD = Plan(
     name="Standard",
@@ -337,3 +342,42 @@ def test_bad_tiers_are_refused(tiers: list[dict[str, object]], message: str) -> 
 def test_flat_and_tiered_overage_are_exclusive() -> None:
     with pytest.raises(ValidationError, match="give exactly one of"):
         tiered("volume", overage_price=Decimal(1))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "included_learners: 1.5",
+            r":4:20: included_learners: an integer expected, got 1.5",
+        ),
+        (
+            "included_learners: -3",
+            r":4:20: included_learners: greater than or equal to 0",
+        ),
+        (
+            "included_learners: 0\noverage_price: .nan",
+            r":5:16: overage_price: a finite number",
+        ),
+        (
+            "included_learners: 0\noverage_price: -1",
+            r":5:16: overage_price: greater than or equal to 0",
+        ),
+        (
+            "included_learners: 0\noverage_tiers: {mode: volume, tiers: [{up_to: 5, price: 1}]}",
+            r":5:16: overage_tiers: .*the last tier must have no `up_to`",
+        ),
+        (
+            "included_learners: 0\noverage_tiers: {mode: stepped, tiers: [{price: 1}]}",
+            r":5:23: overage_tiers.mode: .*'graduated' or 'volume'",
+        ),
+    ],
+)
+def test_plan_file_errors_name_file_line_and_field(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    path = tmp_path / "plan.yaml"
+    extra = "" if "overage" in line else "\noverage_price: 1"
+    path.write_text(f"name: P\ncurrency: AUD\nbase_fee: 1\n{line}{extra}\n")
+    with pytest.raises(ScenarioError, match=rf"^{path}{message}"):
+        load_plan(path)
