@@ -337,13 +337,19 @@ class LearnerSpec(_Strict):
         At least one change; the first creates the learner (created Inactive if
         it says ``active: no``, then not metered).
     activities : tuple of ActivityEntry
-        Attempted activities and reads, possibly none.
+        Attempted activities and reads, possibly none. The activities (not the
+        reads) are also the learner's *needs* when a status-management strategy
+        decides the status instead of ``status`` (`meter_sim.strategies`).
+    course_end : datetime or None
+        End of the learner's enrolment, for strategies that follow the course
+        (``course_window``, ``batched``); read like ``at``. [UTC]
     """
 
     id: LearnerId
     name: str | None = None
     status: tuple[StatusEntry, ...] = Field(min_length=1)
     activities: tuple[ActivityEntry, ...] = ()
+    course_end: Instant | None = None
 
 
 class Period(_Strict):
@@ -506,6 +512,83 @@ class Scenario:
             for j, entry in enumerate(learner.activities)
         ]
         return pl.DataFrame(rows, schema=ACTIVITY_SCHEMA, orient="row")
+
+    def learners_frame(self) -> pl.DataFrame:
+        """Each learner's creation and course end, for status-management strategies.
+
+        Returns
+        -------
+        polars.DataFrame
+            ``learner_id`` String; ``created_at`` Datetime("us", "UTC"), the
+            earliest status entry (creating a learner makes it Active);
+            ``course_end`` Datetime("us", "UTC"), nullable. In file order.
+        """
+        rows = [
+            (learner.id, min(e.at for e in learner.status), learner.course_end)
+            for learner in self.learners
+        ]
+        return pl.DataFrame(rows, schema=LEARNERS_SCHEMA, orient="row")
+
+    def needs_frame(self) -> pl.DataFrame:
+        """The learners' needs: their activities (not reads), for strategies.
+
+        Messages and documents may be deferred by a strategy; other activities
+        may not.
+
+        Returns
+        -------
+        polars.DataFrame
+            ``learner_id`` String, ``at`` Datetime("us", "UTC"), ``kind`` String
+            (an `ActivityKind` value), ``deferrable`` Boolean, ``line`` Int64 (the
+            YAML line). In file order.
+
+        Raises
+        ------
+        ScenarioError
+            If a need falls before its learner's first status entry (the learner
+            did not exist yet), naming the YAML line.
+        """
+        rows = []
+        for i, learner in enumerate(self.learners):
+            created = min(e.at for e in learner.status)
+            for j, entry in enumerate(learner.activities):
+                if not isinstance(entry.kind, ActivityKind):
+                    continue
+                line = self._line(("learners", i, "activities", j))
+                if entry.at < created:
+                    msg = (
+                        f"{self.source}:{line}: learners.{i}.activities.{j}.at: a time "
+                        f"not before the learner's creation expected "
+                        f"({created.isoformat()}), got {entry.at.isoformat()}"
+                    )
+                    raise ScenarioError(msg, source=str(self.source), line=line)
+                deferrable = entry.kind in DEFERRABLE_KINDS
+                rows.append((learner.id, entry.at, str(entry.kind), deferrable, line))
+        return pl.DataFrame(rows, schema=NEEDS_SCHEMA, orient="row")
+
+
+LEARNERS_SCHEMA = pl.Schema(
+    {
+        "learner_id": pl.String(),
+        "created_at": pl.Datetime("us", "UTC"),
+        "course_end": pl.Datetime("us", "UTC"),
+    }
+)
+"""Columns of `Scenario.learners_frame`."""
+
+NEEDS_SCHEMA = pl.Schema(
+    {
+        "learner_id": pl.String(),
+        "at": pl.Datetime("us", "UTC"),
+        "kind": pl.String(),
+        "deferrable": pl.Boolean(),
+        "line": pl.Int64(),
+    }
+)
+"""Columns of `Scenario.needs_frame`."""
+
+DEFERRABLE_KINDS = frozenset({ActivityKind.MESSAGE, ActivityKind.DOCUMENT})
+"""Needs a strategy may move in time: messages and documents."""
 
 
 def _zone_of(raw: object) -> ZoneInfo | None:

@@ -356,7 +356,7 @@ def test_unknown_key_with_position_and_caret() -> None:
     error = info.value
     assert str(error) == (
         f"{path}:6:5: learners.0.nmae: unknown key `nmae`; expected one of id, name, "
-        "status, activities\n"
+        "status, activities, course_end\n"
         "    5 |   - id: L1\n"
         "    6 |     nmae: entered in April\n"
         "      |     ^ unknown key `nmae`"
@@ -606,3 +606,33 @@ def test_plan_of_the_wrong_type(tmp_path: Path) -> None:
         ScenarioError, match=r":3:7: plan: a plan file path or a mapping of plan fields"
     ):
         load_scenario(write(tmp_path, scenario_text(plan="[a, b]")))
+
+
+def test_learners_and_needs_frames_for_strategies(example: Scenario) -> None:
+    learners = example.learners_frame()
+    assert learners.rows() == [
+        ("L1", utc(2018, 4, 11, 0), utc(2018, 12, 21, 6)),  # 17:00 AEDT (+11)
+        ("L2", utc(2018, 4, 11, 0, 30), utc(2018, 12, 21, 6)),
+    ]
+    needs = example.needs_frame()
+    assert needs.height == 17  # every activity of the example is a need (no reads)
+    may = needs.filter(pl.col("kind").is_in(["message", "document"]))
+    assert may.select("learner_id", "at", "kind", "deferrable").rows() == [
+        ("L2", utc(2018, 5, 10, 0), "message", True),
+        ("L2", utc(2018, 5, 13, 23, 5), "document", True),
+    ]
+    assert not needs.filter(pl.col("kind") == "attendance")["deferrable"].any()
+
+
+def test_a_need_before_creation_is_an_error(tmp_path: Path) -> None:
+    plan = (
+        "{name: X, currency: AUD, base_fee: 0, included_learners: 0, overage_price: 1}"
+    )
+    text = scenario_text(plan).replace(
+        "      - {at: 2018-04-11 10:00, active: yes}",
+        "      - {at: 2018-04-11 10:00, active: yes}\n"
+        "    activities:\n      - {at: 2018-04-10 10:00, kind: message}",
+    )
+    scenario = load_scenario(write(tmp_path, text))
+    with pytest.raises(ScenarioError, match=r"activities\.0\.at: a time not before"):
+        scenario.needs_frame()
