@@ -627,3 +627,66 @@ def annual_cost(annual: pl.DataFrame) -> alt.Chart:
         )
     )
     return chart
+
+
+def strategy_comparison(table: pl.DataFrame, *, currency: str) -> alt.HConcatChart:
+    """Strategies side by side: what each costs and how many status changes it takes.
+
+    Parameters
+    ----------
+    table : pl.DataFrame
+        As `meter_sim.simulate.StrategyComparison.table`: ``strategy`` String,
+        ``learner_months`` UInt32 [learner-months], ``total_ex_tax``,
+        ``total_inc_tax`` Decimal(38, 2) [``currency``], ``toggles`` UInt32
+        [changes], ``delay_days`` Float64 [days], ``blocked`` UInt32 [needs].
+    currency : str
+        ISO 4217 code of the amounts, for axis titles.
+
+    Returns
+    -------
+    alt.HConcatChart
+        Two bar charts sharing the strategy order of ``table``: cost (ex tax) and
+        status toggles; tooltips give every column.
+    """
+    rows = table.with_columns(pl.col("total_ex_tax", "total_inc_tax").cast(pl.Float64))
+    order = rows["strategy"].to_list()
+    money = ",.2f"
+    tooltip = [
+        alt.Tooltip("strategy:N", title="strategy"),
+        alt.Tooltip("learner_months:Q", title="billable learner-months"),
+        alt.Tooltip("total_ex_tax:Q", title=f"ex tax [{currency}]", format=money),
+        alt.Tooltip("total_inc_tax:Q", title=f"inc tax [{currency}]", format=money),
+        alt.Tooltip("toggles:Q", title="status changes [changes]"),
+        alt.Tooltip(
+            "delay_days:Q", title="delay imposed on needs [days]", format=",.1f"
+        ),
+        alt.Tooltip("blocked:Q", title="blocked needs"),
+    ]
+    y = alt.Y("strategy:N", title="Strategy", sort=order)
+    cost = (
+        alt.Chart(rows)
+        .mark_bar()
+        .encode(
+            x=alt.X("total_ex_tax:Q", title=f"Cost, ex tax [{currency}]"),
+            y=y,
+            tooltip=tooltip,
+        )
+        .properties(title="Cost over the period", width=260)
+    )
+    effort = (
+        alt.Chart(rows)
+        .mark_bar(color="#f58518")
+        .encode(
+            x=alt.X("toggles:Q", title="Status changes [changes]"),
+            y=y,
+            tooltip=tooltip,
+        )
+        .properties(title="Admin effort", width=200)
+    )
+    return alt.HConcatChart(
+        hconcat=[cost, effort],
+        title=alt.Title(
+            f"Status-management strategies compared [{currency}]",
+            subtitle="Same needs; each strategy sets Is Active its own way",
+        ),
+    )

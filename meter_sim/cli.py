@@ -559,3 +559,56 @@ def save_chart(chart: alt.TopLevelMixin, path: Path) -> None:
     except OSError as exc:
         msg = f"{path}: cannot write the chart: {exc.strerror or exc}"
         raise LogFormatError(msg, source=str(path), field="chart") from None
+
+
+@app.command("compare")
+def compare_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = "table",
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart", help="Save a chart of the strategies (.html/.png/.svg)."
+        ),
+    ] = None,
+) -> None:
+    """Compare status-management strategies on a scenario's needs, side by side."""
+    from meter_sim.simulate import compare_strategies
+
+    try:
+        loaded = load_scenario(scenario)
+        result = compare_strategies(loaded)
+        if chart is not None:
+            save_chart(
+                charts.strategy_comparison(result.table, currency=loaded.plan.currency),
+                chart,
+            )
+    except MeterSimError as exc:
+        raise _fail(exc) from None
+    table = result.table
+    if output == "json":
+        document = {
+            "scenario": loaded.name,
+            "timezone": loaded.timezone,
+            "currency": loaded.plan.currency,
+            "from": f"{result.first_month:%Y-%m}",
+            "through": f"{result.last_month:%Y-%m}",
+            "strategies": table.with_columns(
+                pl.col(pl.Decimal).cast(pl.String)
+            ).to_dicts(),
+        }
+        sys.stdout.write(json.dumps(document) + "\n")
+    elif output == "csv":
+        sys.stdout.write(
+            table.with_columns(pl.col(pl.Decimal).cast(pl.String)).write_csv()
+        )
+    else:
+        _print_table(
+            table.rename({"total_ex_tax": "ex tax", "total_inc_tax": "inc tax"}),
+            f"{loaded.name}: strategies compared, {result.first_month:%Y-%m} to "
+            f"{result.last_month:%Y-%m}; amounts in {loaded.plan.currency}",
+        )
+    if chart is not None:
+        errors.print(_safe(f"chart of the strategies written to {chart}"))

@@ -455,3 +455,22 @@ def test_annual_cost_chart_refuses_mixed_currencies() -> None:
     aud = PLAN.model_copy(update={"currency": "AUD"})
     with pytest.raises(PricingError, match="several currencies"):
         charts.annual_cost(annual_costs(usage, {"eur": PLAN, "aud": aud}))
+
+
+def test_strategy_comparison_chart_spec() -> None:
+    from pathlib import Path
+
+    from meter_sim.scenario import load_scenario
+    from meter_sim.simulate import compare_strategies
+
+    example = Path(__file__).parents[1] / "scenarios" / "april-to-july.yaml"
+    table = compare_strategies(load_scenario(example)).table
+    spec = charts.strategy_comparison(table, currency="AUD").to_dict()
+    cost, effort = spec["hconcat"]
+    assert cost["encoding"]["x"]["field"] == "total_ex_tax"
+    assert cost["encoding"]["x"]["title"] == "Cost, ex tax [AUD]"
+    assert effort["encoding"]["x"]["field"] == "toggles"
+    assert cost["encoding"]["y"]["sort"] == table["strategy"].to_list()
+    assert len(cost["encoding"]["tooltip"]) == 7
+    rows = spec["datasets"][cost["data"]["name"]]
+    assert [r["toggles"] for r in rows] == [8, 0, 0, 30, 4, 0]
