@@ -472,5 +472,6 @@ def test_strategy_comparison_chart_spec() -> None:
     assert effort["encoding"]["x"]["field"] == "toggles"
     assert cost["encoding"]["y"]["sort"] == table["strategy"].to_list()
     assert len(cost["encoding"]["tooltip"]) == 7
-    rows = spec["datasets"][cost["data"]["name"]]
+    data = cost.get("data", spec.get("data"))
+    rows = spec["datasets"][data["name"]]
     assert [r["toggles"] for r in rows] == [8, 0, 0, 30, 4, 0]
