@@ -690,3 +690,141 @@ def strategy_comparison(table: pl.DataFrame, *, currency: str) -> alt.HConcatCha
             subtitle="Same needs; each strategy sets Is Active its own way",
         ),
     )
+
+
+def forecast_fan(
+    bands: pl.DataFrame, *, included_learners: int | None = None
+) -> alt.LayerChart:
+    """Monthly billable learners forecast: the p10-p90 band and the median.
+
+    Parameters
+    ----------
+    bands : pl.DataFrame
+        As `meter_sim.simulate.Forecast.bands`: ``strategy`` String, ``month``
+        Date, ``billable_p10``, ``billable_p50``, ``billable_p90`` Float64
+        [learners] (the ``total_*`` columns are ignored).
+    included_learners : int or None
+        The plan's included learners, drawn as a horizontal rule. [learners]
+
+    Returns
+    -------
+    alt.LayerChart
+        ``mark_area`` (p10 to p90, one colour per strategy) under ``mark_line``
+        (p50), and ``mark_rule`` for the included learners when given.
+    """
+    rows = bands.select(
+        "strategy",
+        pl.col("month").dt.strftime("%Y-%m").alias("label"),
+        "billable_p10",
+        "billable_p50",
+        "billable_p90",
+    )
+    x = alt.X("label:O", title="Billing month [YYYY-MM]", axis=alt.Axis(labelAngle=-45))
+    color = alt.Color("strategy:N", title="Strategy", sort=None)
+    tooltip = [
+        alt.Tooltip("strategy:N"),
+        alt.Tooltip("label:O", title="month"),
+        alt.Tooltip("billable_p10:Q", title="p10 [learners]", format=",.0f"),
+        alt.Tooltip("billable_p50:Q", title="median [learners]", format=",.0f"),
+        alt.Tooltip("billable_p90:Q", title="p90 [learners]", format=",.0f"),
+    ]
+    band = (
+        alt.Chart(rows)
+        .mark_area(opacity=0.2)
+        .encode(
+            x=x,
+            y=alt.Y("billable_p10:Q", title="Billable learners [learners]"),
+            y2="billable_p90:Q",
+            color=color,
+            tooltip=tooltip,
+        )
+    )
+    median = (
+        alt.Chart(rows)
+        .mark_line(point=True)
+        .encode(x=x, y="billable_p50:Q", color=color, tooltip=tooltip)
+    )
+    layers: list[alt.Chart] = [band, median]
+    if included_learners is not None:
+        rule = pl.DataFrame({"included": [included_learners]})
+        layers.append(
+            alt.Chart(rule)
+            .mark_rule(color="#d62728", strokeDash=[6, 3])
+            .encode(
+                y="included:Q",
+                tooltip=[alt.Tooltip("included:Q", title="included [learners]")],
+            )
+        )
+    return alt.LayerChart(
+        layer=layers,
+        title=alt.Title(
+            "Forecast of billable learners",
+            subtitle="Shaded: p10 to p90 over the runs; line: median; dashed: included",
+        ),
+        width=alt.Step(22),
+    )
+
+
+def commitment_curve(table: pl.DataFrame, *, currency: str) -> alt.LayerChart:
+    """Expected and p90 annual cost per commitment (plan); cheapest, safest marked.
+
+    Parameters
+    ----------
+    table : pl.DataFrame
+        As `meter_sim.simulate.commitment_table`: ``plan`` String,
+        ``expected_annual``, ``p90_annual`` Decimal [``currency`` per year],
+        ``cheapest``, ``safest`` Boolean; in the order to draw.
+    currency : str
+        ISO 4217 code, for the axis title.
+
+    Returns
+    -------
+    alt.LayerChart
+        ``mark_line`` with points for the expected and the p90 annual cost per
+        plan, and ``mark_text`` labels on the cheapest and safest plans.
+    """
+    order = table["plan"].to_list()
+    rows = table.select(
+        "plan",
+        pl.col("expected_annual").cast(pl.Float64).alias("expected"),
+        pl.col("p90_annual").cast(pl.Float64).alias("p90"),
+        pl.concat_str(
+            pl.when("cheapest").then(pl.lit("cheapest ")).otherwise(pl.lit("")),
+            pl.when("safest").then(pl.lit("safest")).otherwise(pl.lit("")),
+        )
+        .str.strip_chars()
+        .alias("mark"),
+    )
+    long = rows.unpivot(
+        index=["plan", "mark"], on=["expected", "p90"], variable_name="measure"
+    )
+    money = ",.2f"
+    x = alt.X(
+        "plan:N", title="Commitment (plan)", sort=order, axis=alt.Axis(labelAngle=-20)
+    )
+    lines = (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(
+            x=x,
+            y=alt.Y("value:Q", title=f"Annual cost, ex tax [{currency} per year]"),
+            color=alt.Color("measure:N", title="Annual cost"),
+            tooltip=[
+                alt.Tooltip("plan:N"),
+                alt.Tooltip("measure:N"),
+                alt.Tooltip("value:Q", title=f"[{currency} per year]", format=money),
+            ],
+        )
+    )
+    labels = (
+        alt.Chart(rows.filter(pl.col("mark") != ""))
+        .mark_text(dy=-12, fontWeight="bold")
+        .encode(x=x, y="expected:Q", text="mark:N")
+    )
+    return alt.LayerChart(
+        layer=[lines, labels],
+        title=alt.Title(
+            f"Which commitment to buy [{currency}]",
+            subtitle="Expected (mean over the runs) and p90 annual cost of each plan",
+        ),
+    )

@@ -15,13 +15,25 @@ The file looks like this::
     timezone: Australia/Sydney          # IANA name; the billing time zone
     period: {from: 2018-04, through: 2018-12}   # optional
     plan: plans/starter.yaml            # or an inline mapping of Plan fields
-    learners:
+    seed: 20260101                      # optional; random draws (cohorts); default 0
+    learners:                           # optional if there are cohorts
       - id: L1
         name: optional text
         status:                         # the first entry creates the learner
           - {at: 2018-04-11 10:00, active: yes, channel: ui, actor: optional}
         activities:                     # optional
           - {at: 2018-04-11 10:05, kind: enrolment, channel: ui, scheduled: no}
+    cohorts:                            # optional if there are learners
+      course_months: 12                 # course length [months]
+      dropout_per_month: 0.02           # withdrawal chance per course month
+      enrolment_lead_days: 30           # learners created up to this before the start
+      needs_per_month: {attendance: 4, message: 1, document: 0.2}
+      intakes:
+        - {month: 2027-02, size: 150}   # starts 1 Feb, 09:00 local; ~150 learners
+
+A scenario needs learners, cohorts or both. Cohorts describe learners that do not
+exist yet, as expected sizes and rates: `meter_sim.simulate.draw_population` draws
+populations from them and `meter_sim.simulate.forecast` bills many such draws.
 
 References
 ----------
@@ -71,10 +83,17 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
 __all__ = [
+    "MAX_COURSE_MONTHS",
+    "MAX_INTAKE_SIZE",
+    "MAX_LEAD_DAYS",
+    "MAX_NEEDS_PER_MONTH",
     "PLANS_FOLDER",
     "ZONE_CONTEXT_KEY",
     "ActivityEntry",
+    "Cohorts",
+    "Intake",
     "LearnerSpec",
+    "NeedRates",
     "Period",
     "Scenario",
     "ScenarioDocument",
@@ -101,6 +120,18 @@ _INSTANT_EXPECTED: Final = (
     "2018-04-11T09:00+10:00"
 )
 _MONTH: Final = re.compile(r"(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])")
+
+MAX_COURSE_MONTHS: Final = 120
+"""Longest course a cohort may have (ten years). [months]"""
+
+MAX_LEAD_DAYS: Final = 366
+"""Longest enrolment lead a cohort may have. [days]"""
+
+MAX_INTAKE_SIZE: Final = 100_000
+"""Largest expected intake (anything larger is a typing error). [learners]"""
+
+MAX_NEEDS_PER_MONTH: Final = 1_000
+"""Largest expected needs per learner, kind and course month. [needs per month]"""
 
 
 def _offset_text(offset: timedelta | None) -> str:
@@ -377,6 +408,94 @@ class Period(_Strict):
         return self
 
 
+Rate = Annotated[float, Field(ge=0, le=MAX_NEEDS_PER_MONTH, allow_inf_nan=False)]
+"""Expected needs of one kind per learner and course month. [needs per month]"""
+
+
+class NeedRates(_Strict):
+    """Expected needs per learner and course month, by activity kind.
+
+    Each kind's count in a course month is Poisson with this mean; a kind left
+    out has none. The keys are the activity kinds of DESIGN.md section 1 (reads
+    are not needs: they are allowed while Inactive).
+
+    Parameters
+    ----------
+    sales, personal_contact, compliance_demographic, enrolment, message, \
+attendance, document : float
+        Mean needs of that kind per learner and course month, 0 to
+        `MAX_NEEDS_PER_MONTH`. Default 0. [needs per month]
+    """
+
+    sales: Rate = 0.0
+    personal_contact: Rate = 0.0
+    compliance_demographic: Rate = 0.0
+    enrolment: Rate = 0.0
+    message: Rate = 0.0
+    attendance: Rate = 0.0
+    document: Rate = 0.0
+
+    def rates(self) -> dict[ActivityKind, float]:
+        """The kinds with a positive rate, in `ActivityKind` order.
+
+        Returns
+        -------
+        dict of ActivityKind to float
+            Mean needs per learner and course month. [needs per month]
+        """
+        values = {kind: float(getattr(self, kind.value)) for kind in ActivityKind}
+        return {kind: rate for kind, rate in values.items() if rate > 0}
+
+
+class Intake(_Strict):
+    """One intake of a cohort: when the course starts and how many enrol.
+
+    Parameters
+    ----------
+    month : date
+        The month the course starts, written ``YYYY-MM``; it starts on the 1st
+        at 09:00 local time. Held as the first day.
+    size : float
+        Expected learners: the drawn number is Poisson with this mean, 0 to
+        `MAX_INTAKE_SIZE`. [learners]
+    """
+
+    month: Month
+    size: float = Field(ge=0, le=MAX_INTAKE_SIZE, allow_inf_nan=False)
+
+
+class Cohorts(_Strict):
+    """Learners to come, described by intakes and rates (a scenario's ``cohorts:``).
+
+    Drawn by `meter_sim.simulate.draw_population`, whose docstring states the
+    rules.
+
+    Parameters
+    ----------
+    course_months : int
+        Course length, 1 to `MAX_COURSE_MONTHS`: the course runs this many
+        calendar months from the intake month. [months]
+    dropout_per_month : float
+        Probability that a learner withdraws in each course month, 0 to 1.
+        Default 0. [fraction, per month]
+    enrolment_lead_days : int
+        Learners are created (enrolment admin) on one of this many days before
+        the intake starts, 0 to `MAX_LEAD_DAYS`; 0 creates them at the start.
+        Default 30. [days]
+    needs_per_month : NeedRates
+        Expected needs per learner and course month, by activity kind.
+        Default none.
+    intakes : tuple of Intake
+        At least one intake.
+    """
+
+    course_months: int = Field(ge=1, le=MAX_COURSE_MONTHS, strict=True)
+    dropout_per_month: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+    enrolment_lead_days: int = Field(default=30, ge=0, le=MAX_LEAD_DAYS, strict=True)
+    needs_per_month: NeedRates = NeedRates()
+    intakes: tuple[Intake, ...] = Field(min_length=1)
+
+
 class ScenarioDocument(_Strict):
     """The scenario file as written, validated (times already in UTC).
 
@@ -398,8 +517,14 @@ class ScenarioDocument(_Strict):
         Path of a plan file relative to the scenario file, inside its
         ``plans/`` folder; or an inline mapping of `meter_sim.pricing.Plan`
         fields.
+    seed : int
+        Seed of the random draws (`meter_sim.simulate.forecast`); not negative.
+        Default 0.
+    cohorts : Cohorts or None
+        Learners to come, drawn at random; None for none.
     learners : tuple of LearnerSpec
-        At least one learner.
+        Learners with explicit timelines; at least one unless there are
+        ``cohorts``.
 
     References
     ----------
@@ -412,7 +537,16 @@ class ScenarioDocument(_Strict):
     timezone: TimeZoneName
     period: Period | None = None
     plan: PlanSource
-    learners: tuple[LearnerSpec, ...] = Field(min_length=1)
+    seed: int = Field(default=0, ge=0, strict=True)
+    cohorts: Cohorts | None = None
+    learners: tuple[LearnerSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _someone(self) -> ScenarioDocument:
+        if not self.learners and self.cohorts is None:
+            msg = "at least 1 learner in `learners` or a `cohorts` section expected"
+            raise ValueError(msg)
+        return self
 
 
 @dataclass(frozen=True)
@@ -432,11 +566,16 @@ class Scenario:
     plan : Plan
         The price book entry, resolved from a file or inline.
     learners : tuple of LearnerSpec
-        The learners in file order (times in UTC).
+        The learners in file order (times in UTC); possibly none when there
+        are ``cohorts``.
     source : Path
         The scenario file, as named when loading.
     plan_source : Path or None
         The plan file, or None for an inline plan.
+    seed : int
+        Seed of the scenario's random draws. Default 0.
+    cohorts : Cohorts or None
+        Learners to come (`meter_sim.simulate.draw_population`), or None.
     positions : Positions
         Where each value of the scenario file is, for error messages.
     """
@@ -449,6 +588,8 @@ class Scenario:
     learners: tuple[LearnerSpec, ...]
     source: Path
     plan_source: Path | None = None
+    seed: int = 0
+    cohorts: Cohorts | None = None
     positions: Positions | None = field(default=None, repr=False, compare=False)
 
     def _line(self, path: tuple[str | int, ...]) -> int | None:
@@ -710,8 +851,8 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         if a key is unknown or missing, or a value is of the wrong type or out of
         range; if the time zone is unknown; if a time without an offset is skipped
         or repeated by a daylight-saving change; if two learners share an id; if
-        the plan path leaves the ``plans/`` folder or the plan file is missing or
-        invalid.
+        there are neither learners nor ``cohorts``; if the plan path leaves the
+        ``plans/`` folder or the plan file is missing or invalid.
 
     References
     ----------
@@ -764,6 +905,8 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         learners=document.learners,
         source=source,
         plan_source=plan_source,
+        seed=document.seed,
+        cohorts=document.cohorts,
         positions=positions,
     )
 
