@@ -773,7 +773,7 @@ def commitment_curve(table: pl.DataFrame, *, currency: str) -> alt.LayerChart:
     table : pl.DataFrame
         As `meter_sim.simulate.commitment_table`: ``plan`` String,
         ``expected_annual``, ``p90_annual`` Decimal [``currency`` per year],
-        ``cheapest``, ``safest`` Boolean; in the order to draw.
+        ``cheapest``, ``safest`` Boolean. Plans are drawn cheapest first.
     currency : str
         ISO 4217 code, for the axis title.
 
@@ -783,7 +783,7 @@ def commitment_curve(table: pl.DataFrame, *, currency: str) -> alt.LayerChart:
         ``mark_line`` with points for the expected and the p90 annual cost per
         plan, and ``mark_text`` labels on the cheapest and safest plans.
     """
-    order = table["plan"].to_list()
+    order = table.sort("expected_annual", "plan")["plan"].to_list()
     rows = table.select(
         "plan",
         pl.col("expected_annual").cast(pl.Float64).alias("expected"),

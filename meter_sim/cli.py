@@ -14,10 +14,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import altair as alt
 import polars as pl
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
@@ -28,11 +30,12 @@ from meter_sim.exceptions import LogFormatError, MeterSimError
 from meter_sim.logs import YEARS, prepare_status_log, read_activity_log, read_status_log
 from meter_sim.pricing import Plan, annual_costs, compare_plans
 from meter_sim.scenario import PLANS_FOLDER, load_plan, load_price_book, load_scenario
+from meter_sim.strategies import STRATEGIES
 
 if TYPE_CHECKING:
-    import altair as alt
-
     from meter_sim.billing import Bill
+    from meter_sim.scenario import Scenario
+    from meter_sim.simulate import Forecast
 
 app = typer.Typer(
     name="meter-sim",
@@ -612,3 +615,177 @@ def compare_command(
         )
     if chart is not None:
         errors.print(_safe(f"chart of the strategies written to {chart}"))
+
+
+@app.command("forecast")
+def forecast_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file with cohorts.")],
+    runs: Annotated[
+        int, typer.Option("--runs", min=1, max=100_000, help="Draws.")
+    ] = 200,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", min=0, help="Random seed (default: the scenario's)."),
+    ] = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", help="Strategy the commitment is chosen for.")
+    ] = "course_window",
+    price_book: Annotated[
+        Path | None,
+        typer.Option(
+            "--price-book",
+            help="Plans to choose from (default: the scenario's plans/ folder).",
+            show_default=False,
+        ),
+    ] = None,
+    included: Annotated[
+        str | None,
+        typer.Option(
+            "--included",
+            help="Instead of a price book: commitments to compare, e.g. 100,150,200 "
+            "(variants of the scenario's plan).",
+        ),
+    ] = None,
+    fee_per_learner: Annotated[
+        str | None,
+        typer.Option(
+            "--base-fee-per-learner",
+            help="With --included: base fee per included learner (default: keep).",
+        ),
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="csv prints the monthly bands.")
+    ] = "table",
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart", help="Save the fan and commitment charts (.html/.png/.svg)."
+        ),
+    ] = None,
+) -> None:
+    """Forecast monthly billable learners and cost, and choose a commitment."""
+    from meter_sim.simulate import commitment_table, forecast
+
+    try:
+        loaded = load_scenario(scenario)
+        plans = _commitment_candidates(loaded, price_book, included, fee_per_learner)
+        if strategy not in STRATEGIES:
+            known = ", ".join(STRATEGIES)
+            msg = f"`--strategy`: one of {known} expected, got {strategy!r}"
+            raise LogFormatError(msg, field="strategy")
+        with Progress(transient=True, console=errors, disable=output != "table") as bar:
+            task = bar.add_task("drawing and billing", total=runs)
+            result = forecast(
+                loaded,
+                runs=runs,
+                seed=seed,
+                progress=lambda done: bar.update(task, completed=done),
+            )
+        commitment = commitment_table(result, plans, strategy=strategy)
+        if chart is not None:
+            fan = charts.forecast_fan(
+                result.bands(), included_learners=loaded.plan.included_learners
+            )
+            curve = charts.commitment_curve(commitment, currency=loaded.plan.currency)
+            both = alt.vconcat(fan, curve).resolve_scale(color="independent")
+            save_chart(both.resolve_legend(color="independent"), chart)
+    except MeterSimError as exc:
+        raise _fail(exc) from None
+    _print_forecast(loaded, result, commitment, strategy, output)
+    if chart is not None:
+        errors.print(_safe(f"forecast charts written to {chart}"))
+
+
+def _commitment_candidates(
+    scenario: Scenario,
+    price_book: Path | None,
+    included: str | None,
+    fee_per_learner: str | None,
+) -> dict[str, Plan]:
+    from meter_sim.simulate import commitment_plans
+
+    if included is None:
+        if fee_per_learner is not None:
+            msg = "--base-fee-per-learner goes with --included"
+            raise LogFormatError(msg, field="base-fee-per-learner")
+        return load_price_book(price_book or scenario.source.parent / PLANS_FOLDER)
+    counts = []
+    for part in included.split(","):
+        if not re.fullmatch(r"\d+", part.strip(), flags=re.ASCII):
+            msg = f"`--included`: whole numbers joined by commas expected, got {part!r}"
+            raise LogFormatError(msg, field="included")
+        counts.append(int(part))
+    fee = _decimal(fee_per_learner)
+    return commitment_plans(scenario.plan, counts, fee)
+
+
+def _print_forecast(
+    scenario: Scenario,
+    result: Forecast,
+    commitment: pl.DataFrame,
+    strategy: str,
+    output: OutputFormat,
+) -> None:
+    per_run = (
+        result.runs.group_by("run", "strategy", maintain_order=True)
+        .agg(
+            pl.col("billable_learners").sum().alias("learner_months"),
+            pl.col("total").sum().cast(pl.Float64).alias("cost"),
+        )
+        .group_by("strategy", maintain_order=True)
+        .agg(
+            pl.col("learner_months").mean().round(1).alias("learner_months_mean"),
+            *(
+                pl.col("cost")
+                .quantile(q, interpolation="linear")
+                .round(2)
+                .alias(f"cost_p{p}")
+                for q, p in ((0.1, 10), (0.5, 50), (0.9, 90))
+            ),
+        )
+    )
+    money = commitment.with_columns(pl.col(pl.Decimal).cast(pl.String))
+    cheapest = commitment.filter("cheapest")["plan"].to_list()
+    safest = commitment.filter("safest")["plan"].to_list()
+    if output == "json":
+        document = {
+            "scenario": scenario.name,
+            "seed": result.seed,
+            "runs": int(result.runs["run"].n_unique()),
+            "from": f"{result.first_month:%Y-%m}",
+            "through": f"{result.last_month:%Y-%m}",
+            "currency": scenario.plan.currency,
+            "strategies": per_run.to_dicts(),
+            "bands": result.bands()
+            .with_columns(pl.col("month").dt.strftime("%Y-%m"))
+            .to_dicts(),
+            "commitment": {
+                "strategy": strategy,
+                "plans": money.to_dicts(),
+                "cheapest": cheapest[0] if cheapest else None,
+                "safest": safest[0] if safest else None,
+            },
+        }
+        sys.stdout.write(json.dumps(document) + "\n")
+        return
+    if output == "csv":
+        bands = result.bands().with_columns(pl.col("month").dt.strftime("%Y-%m"))
+        sys.stdout.write(bands.write_csv())
+        return
+    currency = scenario.plan.currency
+    _print_table(
+        per_run,
+        f"{scenario.name}: {result.runs['run'].n_unique()} runs (seed {result.seed}), "
+        f"{result.first_month:%Y-%m} to {result.last_month:%Y-%m}; cost ex tax "
+        f"over the period in {currency} (p10, median, p90)",
+    )
+    _print_table(
+        commitment.rename({"expected_annual": "expected", "p90_annual": "p90"}),
+        f"Commitment for {strategy}: annual cost ex tax in {currency}",
+    )
+    console.print(
+        _safe(
+            f"Cheapest on average: {', '.join(cheapest)}; "
+            f"safest (lowest p90): {', '.join(safest)}"
+        )
+    )

@@ -192,9 +192,10 @@ def compare_strategies(
 ) -> StrategyComparison:
     """Bill a scenario's needs under each strategy, beside its own timeline.
 
-    Only the explicit learners take part; a scenario's ``cohorts`` (learners
-    yet to come) are drawn and billed by `forecast`. The period is
-    `scenario_period`, which covers the cohorts' months too.
+    The explicit learners take part, and when the scenario has ``cohorts`` one
+    population drawn with the scenario's ``seed`` joins them (`forecast` draws
+    many). The scenario's own timeline (``explicit``) is shown when it has
+    explicit learners. The period is `scenario_period`.
 
     Parameters
     ----------
@@ -217,10 +218,18 @@ def compare_strategies(
     first, last = scenario_period(scenario)
     horizon = _horizon(last, scenario.timezone)
     learners, needs = scenario.learners_frame(), scenario.needs_frame()
-    explicit = run_scenario(scenario)
-    bills = {EXPLICIT: explicit}
-    rows = [_row(EXPLICIT, explicit, toggles=_toggles(explicit), delay=0.0,
-                 blocked=explicit.rejected.height)]  # fmt: skip
+    if scenario.cohorts is not None:
+        rng = np.random.default_rng(scenario.seed)
+        drawn = draw_population(scenario.cohorts, timezone=scenario.timezone, rng=rng)
+        learners = pl.concat([learners, drawn[0]])
+        needs = pl.concat([needs, drawn[1]])
+    bills: dict[str, Bill] = {}
+    rows = []
+    if scenario.learners:
+        explicit = run_scenario(scenario)
+        bills[EXPLICIT] = explicit
+        rows.append(_row(EXPLICIT, explicit, toggles=_toggles(explicit), delay=0.0,
+                         blocked=explicit.rejected.height))  # fmt: skip
     for name, strategy in (strategies or STRATEGIES).items():
         run = strategy(learners, needs, timezone=scenario.timezone, horizon=horizon)
         result = _bill_run(

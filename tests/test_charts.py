@@ -475,3 +475,33 @@ def test_strategy_comparison_chart_spec() -> None:
     data = cost.get("data", spec.get("data"))
     rows = spec["datasets"][data["name"]]
     assert [r["toggles"] for r in rows] == [8, 0, 0, 30, 4, 0]
+
+
+def test_forecast_and_commitment_chart_specs() -> None:
+    from pathlib import Path
+
+    from meter_sim.scenario import load_scenario
+    from meter_sim.simulate import commitment_plans, commitment_table, forecast
+
+    scenario = load_scenario(
+        Path(__file__).parents[1] / "scenarios" / "training-provider.yaml"
+    )
+    result = forecast(scenario, runs=3)
+    fan = charts.forecast_fan(result.bands(), included_learners=150).to_dict()
+    band, median, rule = fan["layer"]
+    assert band["mark"]["type"] == "area"
+    assert (band["encoding"]["y"]["field"], band["encoding"]["y2"]["field"]) == (
+        "billable_p10", "billable_p90"
+    )  # fmt: skip
+    assert median["encoding"]["y"]["field"] == "billable_p50"
+    assert rule["mark"]["type"] == "rule"
+    plans = commitment_plans(scenario.plan, [100, 200], Decimal("6.33"))
+    table = commitment_table(result, plans, strategy="course_window")
+    curve = charts.commitment_curve(table, currency="AUD").to_dict()
+    lines, labels = curve["layer"]
+    assert lines["encoding"]["y"]["title"] == "Annual cost, ex tax [AUD per year]"
+    assert (
+        lines["encoding"]["x"]["sort"]
+        == table.sort("expected_annual", "plan")["plan"].to_list()
+    )
+    assert labels["mark"]["type"] == "text"

@@ -89,3 +89,44 @@ def test_compare_command_outputs() -> None:
     assert sum(Decimal(s["total_inc_tax"]) for s in document["strategies"]) == Decimal(
         "3321.00"
     )
+
+
+PROVIDER = Path(__file__).parents[1] / "scenarios" / "training-provider.yaml"
+
+
+def test_forecast_command_is_seeded_and_names_a_commitment(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["forecast", str(PROVIDER), "--runs", "6", "--format", "json",
+            "--included", "100,150,200", "--base-fee-per-learner", "6.33"]  # fmt: skip
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.stderr
+    again = runner.invoke(app, args)
+    assert first.stdout == again.stdout  # same seed, same answer
+    document = json.loads(first.stdout)
+    assert (document["runs"], document["seed"]) == (6, 20260101)
+    assert [s["strategy"] for s in document["strategies"]] == [
+        "always_active", "course_window", "just_in_time", "monthly_sweep", "batched"
+    ]  # fmt: skip
+    commitment = document["commitment"]
+    plans = {p["plan"]: p for p in commitment["plans"]}
+    cheapest = min(plans, key=lambda k: (Decimal(plans[k]["expected_annual"]), k))
+    assert commitment["cheapest"] == cheapest
+    other = runner.invoke(app, [*args, "--seed", "7"])
+    assert json.loads(other.stdout)["strategies"] != document["strategies"]
+    chart = tmp_path / "forecast.svg"
+    table = runner.invoke(
+        app, ["forecast", str(PROVIDER), "--runs", "3", "--chart", str(chart)]
+    )
+    assert table.exit_code == 0
+    assert "Cheapest on average:" in table.stdout
+    assert chart.read_text().startswith("<svg")
+
+
+def test_forecast_command_bad_options() -> None:
+    runner = CliRunner()
+    bad = runner.invoke(app, ["forecast", str(PROVIDER), "--strategy", "magic"])
+    assert bad.exit_code == 2
+    assert "`--strategy`: one of always_active" in bad.stderr
+    bad = runner.invoke(app, ["forecast", str(PROVIDER), "--included", "100,x"])
+    assert bad.exit_code == 2
+    assert "whole numbers joined by commas" in bad.stderr
