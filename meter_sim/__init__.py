@@ -38,15 +38,26 @@ from meter_sim.pricing import (
     invoice,
     monthly_bill,
 )
-from meter_sim.scenario import Scenario, load_plan, load_scenario
+from meter_sim.scenario import Scenario, load_plan, load_price_book, load_scenario
+from meter_sim.simulate import (
+    Forecast,
+    StrategyComparison,
+    commitment_plans,
+    commitment_table,
+    compare_strategies,
+    forecast,
+)
+from meter_sim.strategies import STRATEGIES, StrategyRun
 
 __version__ = version("meter-sim")
 
 __all__ = [
+    "STRATEGIES",
     "ActivityKind",
     "ActivityLog",
     "Bill",
     "Channel",
+    "Forecast",
     "InactiveLearnerError",
     "InvalidTransitionError",
     "Invoice",
@@ -64,12 +75,19 @@ __all__ = [
     "ScenarioError",
     "Status",
     "StatusLog",
+    "StrategyComparison",
+    "StrategyRun",
     "Tier",
     "__version__",
     "bill",
+    "commitment_plans",
+    "commitment_table",
+    "compare_strategies",
+    "forecast",
     "invoice",
     "learner_months",
     "load_plan",
+    "load_price_book",
     "load_scenario",
     "monthly_bill",
     "monthly_usage",
