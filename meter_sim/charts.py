@@ -419,8 +419,8 @@ def _learner_panel(rows: pl.DataFrame, x: alt.X) -> alt.LayerChart:
         alt.Tooltip("overage_learners:Q", title="overage [learners]"),
     ]
     legend = alt.Scale(
-        domain=["billable learners", "included learners"],
-        range=[_EVENT_COLORS[0], "#d62728"],
+        domain=["billable learners", "included learners", "overage learners"],
+        range=[_EVENT_COLORS[0], "#d62728", "#f58518"],
     )
     top = rows.select(pl.max_horizontal("billable_learners", "included_learners"))
     axis = _learner_axis(int(top.max().item() or 0))
@@ -444,11 +444,23 @@ def _learner_panel(rows: pl.DataFrame, x: alt.X) -> alt.LayerChart:
         color=alt.Color("legend_included:N", title=None, scale=legend),
         tooltip=tooltip,
     )
+    overage = (
+        alt.Chart(rows.filter(pl.col("overage_learners") > 0))
+        .mark_bar(width={"band": 0.7}, opacity=0.85)
+        .encode(
+            x=x,
+            y=alt.Y("included_learners:Q", title=title, axis=axis),
+            y2="billable_learners:Q",
+            color=alt.Color("legend_overage:N", title=None, scale=legend),
+            tooltip=tooltip,
+        )
+    )
     return alt.LayerChart(
-        layer=[bars, labels, included],
+        layer=[bars, labels, included, overage],
         title=alt.Title(
             "Billable learners per month",
-            subtitle="Bars: distinct Active Learners; red ticks: included learners",
+            subtitle="Bars: distinct Active Learners, overage shaded; red ticks: "
+            "included learners",
         ),
         height=180,
         width=alt.Step(_MONTH),
@@ -532,6 +544,7 @@ def monthly_bill(monthly: pl.DataFrame, *, currency: str) -> alt.VConcatChart:
     learners = _bill_rows(monthly).with_columns(
         pl.lit("billable learners").alias("legend"),
         pl.lit("included learners").alias("legend_included"),
+        pl.lit("overage learners").alias("legend_overage"),
     )
     amounts = _amount_rows(monthly)
     labels = learners["month"].to_list()

@@ -307,7 +307,7 @@ def test_monthly_bill_layout_and_titles(monthly: dict[str, Any]) -> None:
     learners, amounts = monthly["vconcat"]
     assert title_text(learners) == "Billable learners per month"
     assert title_text(amounts) == "Monthly total [EUR]"
-    assert [mark_type(u) for u in learners["layer"]] == ["bar", "text", "tick"]
+    assert [mark_type(u) for u in learners["layer"]] == ["bar", "text", "tick", "bar"]
     assert [mark_type(u) for u in amounts["layer"]] == ["bar", "text"]
 
 
@@ -318,7 +318,15 @@ def test_monthly_bill_axes(monthly: dict[str, Any]) -> None:
         assert (x["field"], x["type"]) == ("month", "ordinal")
         assert x["title"] == "Billing month [YYYY-MM]"
         assert x["scale"]["domain"] == MONTHS
-    bars, _, included = learners["layer"]
+    bars, _, included, overage = learners["layer"]
+    assert (overage["encoding"]["y"]["field"], overage["encoding"]["y2"]["field"]) == (
+        "included_learners",
+        "billable_learners",
+    )
+    # Only the months above the included learners are shaded as overage.
+    shaded = rows(monthly, learners, overage)
+    assert shaded
+    assert all(r["overage_learners"] > 0 for r in shaded)
     assert bars["encoding"]["y"]["field"] == "billable_learners"
     assert bars["encoding"]["y"]["type"] == "quantitative"
     assert included["encoding"]["y"]["field"] == "included_learners"
