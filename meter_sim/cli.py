@@ -57,6 +57,15 @@ MONTH_COLUMNS = (
     "total",
 )
 
+NaiveTimezoneOption = Annotated[
+    str | None,
+    typer.Option("--naive-timezone", help="Zone of times written without offset."),
+]
+FromOption = Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM.")]
+ThroughOption = Annotated[
+    str | None, typer.Option("--through", help="Last month, YYYY-MM.")
+]
+
 
 @app.callback()
 def main() -> None:
@@ -242,16 +251,9 @@ def bill_command(
     timezone: Annotated[
         str, typer.Option("--timezone", help="Billing time zone (IANA).")
     ] = DEFAULT_TIMEZONE,
-    naive_timezone: Annotated[
-        str | None,
-        typer.Option("--naive-timezone", help="Zone of times written without offset."),
-    ] = None,
-    from_month: Annotated[
-        str | None, typer.Option("--from", help="First month, YYYY-MM.")
-    ] = None,
-    through_month: Annotated[
-        str | None, typer.Option("--through", help="Last month, YYYY-MM.")
-    ] = None,
+    naive_timezone: NaiveTimezoneOption = None,
+    from_month: FromOption = None,
+    through_month: ThroughOption = None,
     learner_months_file: Annotated[
         Path | None,
         typer.Option(
@@ -445,16 +447,9 @@ def plans_command(
     timezone: Annotated[
         str, typer.Option("--timezone", help="Billing time zone of a status log.")
     ] = DEFAULT_TIMEZONE,
-    naive_timezone: Annotated[
-        str | None,
-        typer.Option("--naive-timezone", help="Zone of times written without offset."),
-    ] = None,
-    from_month: Annotated[
-        str | None, typer.Option("--from", help="First month, YYYY-MM.")
-    ] = None,
-    through_month: Annotated[
-        str | None, typer.Option("--through", help="Last month, YYYY-MM.")
-    ] = None,
+    naive_timezone: NaiveTimezoneOption = None,
+    from_month: FromOption = None,
+    through_month: ThroughOption = None,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="Output format.")
     ] = "table",
