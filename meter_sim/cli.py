@@ -98,30 +98,34 @@ def _safe(text: str) -> Text:
     return Text(shown)
 
 
-def _months_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """Months as ``YYYY-MM`` and money as decimal strings, for printing."""
+def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Months (Date columns) as ``YYYY-MM`` and money as strings, for output."""
     return frame.with_columns(
-        pl.col("month").dt.to_string("%Y-%m"),
+        pl.col(pl.Date).dt.to_string("%Y-%m"),
         pl.col(pl.Decimal).cast(pl.String),
         pl.col(pl.Enum).cast(pl.String),
     )
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document) + "\n")
 
 
 def _json_document(result: Bill, *, with_learners: bool) -> dict[str, Any]:
     document: dict[str, Any] = {
         "timezone": result.timezone,
         "currency": result.plan.currency,
-        "months": _months_text(result.monthly.select(MONTH_COLUMNS)).to_dicts(),
+        "months": _as_text(result.monthly.select(MONTH_COLUMNS)).to_dicts(),
     }
     if with_learners:
-        document["learner_months"] = _months_text(result.learner_months).to_dicts()
+        document["learner_months"] = _as_text(result.learner_months).to_dicts()
     document["rejected"] = result.rejected.to_dicts()
     document["invoice"] = _invoice_document(result)
     return document
 
 
 def _print_table(frame: pl.DataFrame, title: str, *, to: Console = console) -> None:
-    text = _months_text(frame) if "month" in frame.columns else frame
+    text = _as_text(frame)
     table = Table(title=_safe(title), title_justify="left")
     for name, dtype in frame.schema.items():
         widest = text.select(pl.col(name).cast(pl.String).str.len_chars().max()).item()
@@ -155,10 +159,10 @@ def _print_bill(
     report = errors
     if output == "json":
         document = _json_document(result, with_learners=with_learners)
-        sys.stdout.write(json.dumps(document) + "\n")
+        _print_json(document)
     elif output == "csv":
         frame = result.learner_months if csv_learner_months else result.monthly
-        sys.stdout.write(_months_text(frame.select(frame.columns)).write_csv())
+        sys.stdout.write(_as_text(frame).write_csv())
         if not result.rejected.is_empty():
             _print_table(
                 result.rejected, f"Rejected rows ({result.rejected.height})", to=errors
@@ -364,7 +368,7 @@ def write_learner_months(frame: pl.DataFrame, path: Path) -> None:
         if suffix == ".parquet":
             frame.write_parquet(path)
         else:
-            _months_text(frame).write_csv(path)
+            _as_text(frame).write_csv(path)
     except OSError as exc:
         msg = f"{path}: cannot write the learner-months: {exc.strerror or exc}"
         raise LogFormatError(msg, source=str(path), field="learner-months") from None
@@ -515,14 +519,12 @@ def _print_comparison(table: pl.DataFrame, result: Bill, output: OutputFormat) -
             "timezone": result.timezone,
             "from": f"{result.first_month:%Y-%m}",
             "through": f"{result.last_month:%Y-%m}",
-            "plans": table.with_columns(pl.col(pl.Decimal).cast(pl.String)).to_dicts(),
+            "plans": _as_text(table).to_dicts(),
         }
-        sys.stdout.write(json.dumps(document) + "\n")
+        _print_json(document)
         return
     if output == "csv":
-        sys.stdout.write(
-            table.with_columns(pl.col(pl.Decimal).cast(pl.String)).write_csv()
-        )
+        sys.stdout.write(_as_text(table).write_csv())
         return
     names = {
         "base_subscription": "base",
@@ -597,11 +599,9 @@ def compare_command(
                 pl.col(pl.Decimal).cast(pl.String)
             ).to_dicts(),
         }
-        sys.stdout.write(json.dumps(document) + "\n")
+        _print_json(document)
     elif output == "csv":
-        sys.stdout.write(
-            table.with_columns(pl.col(pl.Decimal).cast(pl.String)).write_csv()
-        )
+        sys.stdout.write(_as_text(table).write_csv())
     else:
         _print_table(
             table.rename({"total_ex_tax": "ex tax", "total_inc_tax": "inc tax"}),
@@ -739,7 +739,7 @@ def _print_forecast(
             ),
         )
     )
-    money = commitment.with_columns(pl.col(pl.Decimal).cast(pl.String))
+    money = _as_text(commitment)
     cheapest = commitment.filter("cheapest")["plan"].to_list()
     safest = commitment.filter("safest")["plan"].to_list()
     if output == "json":
@@ -751,9 +751,7 @@ def _print_forecast(
             "through": f"{result.last_month:%Y-%m}",
             "currency": scenario.plan.currency,
             "strategies": per_run.to_dicts(),
-            "bands": result.bands()
-            .with_columns(pl.col("month").dt.strftime("%Y-%m"))
-            .to_dicts(),
+            "bands": _as_text(result.bands()).to_dicts(),
             "commitment": {
                 "strategy": strategy,
                 "plans": money.to_dicts(),
@@ -761,10 +759,10 @@ def _print_forecast(
                 "safest": safest[0] if safest else None,
             },
         }
-        sys.stdout.write(json.dumps(document) + "\n")
+        _print_json(document)
         return
     if output == "csv":
-        bands = result.bands().with_columns(pl.col("month").dt.strftime("%Y-%m"))
+        bands = _as_text(result.bands())
         sys.stdout.write(bands.write_csv())
         return
     currency = scenario.plan.currency

@@ -36,7 +36,7 @@ import polars as pl
 from meter_sim.billing import bill, run_scenario
 from meter_sim.lifecycle import ActivityKind, month_start
 from meter_sim.logs import prepare_activity_log
-from meter_sim.metering import month_index, month_start_date
+from meter_sim.metering import period_of
 from meter_sim.pricing import Plan, invoice, monthly_bill, round_money
 from meter_sim.scenario import DEFERRABLE_KINDS, LEARNERS_SCHEMA, NEEDS_SCHEMA
 from meter_sim.strategies import STRATEGIES, status_log
@@ -181,9 +181,10 @@ def _learners_period(scenario: Scenario) -> tuple[date, date]:
     learners, needs = scenario.learners_frame(), scenario.needs_frame()
     first = learners["created_at"].min()
     last = needs["at"].max() if not needs.is_empty() else learners["created_at"].max()
-    edges = pl.DataFrame({"t": [first, last]}, schema={"t": pl.Datetime("us", "UTC")})
-    months = edges.select(month_start_date(month_index(pl.col("t"), scenario.timezone)))
-    return months.item(0, 0), months.item(1, 0)
+    edges = pl.DataFrame(
+        {"changed_at": [first, last]}, schema={"changed_at": pl.Datetime("us", "UTC")}
+    )
+    return period_of(edges, scenario.timezone)
 
 
 def compare_strategies(
