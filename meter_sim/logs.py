@@ -240,6 +240,22 @@ _KINDS: dict[str, tuple[str, Callable[[pl.DataType], bool]]] = {
         "text, a boolean or 0/1",
         lambda d: _KINDS["text"][1](d) or d == pl.Boolean or d.is_integer(),
     ),
+    "month": (
+        "text (YYYY-MM) or a date",
+        lambda d: _KINDS["text"][1](d) or d == pl.Date,
+    ),
+    "date": (
+        "text (YYYY-MM-DD) or a date",
+        lambda d: _KINDS["text"][1](d) or d == pl.Date,
+    ),
+    "count": (
+        "text or a whole number",
+        lambda d: _KINDS["text"][1](d) or d.is_integer(),
+    ),
+    "money": (
+        "text or a decimal (not a float: floats cannot hold cents exactly)",
+        lambda d: _KINDS["text"][1](d) or d.is_integer() or isinstance(d, pl.Decimal),
+    ),
 }
 
 

@@ -408,6 +408,38 @@ def overage_bands(learners: int, plan: Plan) -> list[tuple[int, Decimal, str]]:
     return bands
 
 
+def month_total(billable_learners: int, plan: Plan) -> Decimal:
+    """A month's charge for a count of billable learners, before tax and true-up.
+
+    Parameters
+    ----------
+    billable_learners : int
+        Distinct Active Learners billed in the month. [learners]
+    plan : Plan
+        The price book entry.
+
+    Returns
+    -------
+    Decimal
+        Base fee plus overage, each line rounded to cents half-up, as the month's
+        lines of `invoice` add up. [``plan.currency``]
+
+    Examples
+    --------
+    >>> plan = Plan(
+    ...     name="S",
+    ...     currency="AUD",
+    ...     base_fee=500,
+    ...     included_learners=100,
+    ...     overage_price=Decimal("7.50"),
+    ... )
+    >>> month_total(100, plan), month_total(103, plan)
+    (Decimal('500.00'), Decimal('522.50'))
+    """
+    lines = _month_lines(date(2000, 1, 1), billable_learners, plan)
+    return sum((x.amount for x in lines), Decimal("0.00"))
+
+
 def _month_lines(month: date, billable: int, plan: Plan) -> list[InvoiceLine]:
     end = _month_end(month)
     fee = plan.base_fee
