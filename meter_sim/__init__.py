@@ -38,6 +38,22 @@ from meter_sim.pricing import (
     invoice,
     monthly_bill,
 )
+from meter_sim.reconcile import (
+    InvoiceFile,
+    Reconciliation,
+    VendorReport,
+    read_invoice,
+    read_vendor_report,
+    reconcile,
+)
+from meter_sim.reports import (
+    ACTIVITY_REPORT_SCHEMA,
+    STATUS_REPORT_SCHEMA,
+    activity_report,
+    status_report,
+    write_report,
+)
+from meter_sim.savings import find_savings
 from meter_sim.scenario import Scenario, load_plan, load_price_book, load_scenario
 from meter_sim.simulate import (
     Forecast,
@@ -52,6 +68,8 @@ from meter_sim.strategies import STRATEGIES, StrategyRun
 __version__ = version("meter-sim")
 
 __all__ = [
+    "ACTIVITY_REPORT_SCHEMA",
+    "STATUS_REPORT_SCHEMA",
     "STRATEGIES",
     "ActivityKind",
     "ActivityLog",
@@ -61,6 +79,7 @@ __all__ = [
     "InactiveLearnerError",
     "InvalidTransitionError",
     "Invoice",
+    "InvoiceFile",
     "InvoiceLine",
     "Learner",
     "LogFormatError",
@@ -71,6 +90,7 @@ __all__ = [
     "Policy",
     "PricingError",
     "ReadKind",
+    "Reconciliation",
     "Scenario",
     "ScenarioError",
     "Status",
@@ -78,11 +98,14 @@ __all__ = [
     "StrategyComparison",
     "StrategyRun",
     "Tier",
+    "VendorReport",
     "__version__",
+    "activity_report",
     "bill",
     "commitment_plans",
     "commitment_table",
     "compare_strategies",
+    "find_savings",
     "forecast",
     "invoice",
     "learner_months",
@@ -92,8 +115,13 @@ __all__ = [
     "monthly_bill",
     "monthly_usage",
     "read_activity_log",
+    "read_invoice",
     "read_status_log",
+    "read_vendor_report",
+    "reconcile",
     "replay",
     "run_scenario",
     "status_intervals",
+    "status_report",
+    "write_report",
 ]

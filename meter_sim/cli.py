@@ -14,7 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import altair as alt
 import polars as pl
 import typer
 from pydantic import ValidationError
@@ -23,7 +22,6 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from meter_sim import charts
 from meter_sim._typing import OutputFormat  # noqa: TC001 (typer reads it at run time)
 from meter_sim.billing import DEFAULT_TIMEZONE, bill, check_timezone, run_scenario
 from meter_sim.exceptions import LogFormatError, MeterSimError
@@ -33,7 +31,11 @@ from meter_sim.scenario import PLANS_FOLDER, load_plan, load_price_book, load_sc
 from meter_sim.strategies import STRATEGIES
 
 if TYPE_CHECKING:
+    import altair as alt
+
     from meter_sim.billing import Bill
+    from meter_sim.logs import ActivityLog, StatusLog
+    from meter_sim.reconcile import Reconciliation
     from meter_sim.scenario import Scenario
     from meter_sim.simulate import Forecast
 
@@ -64,6 +66,22 @@ NaiveTimezoneOption = Annotated[
 FromOption = Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM.")]
 ThroughOption = Annotated[
     str | None, typer.Option("--through", help="Last month, YYYY-MM.")
+]
+TimezoneOption = Annotated[
+    str, typer.Option("--timezone", help="Billing time zone (IANA).")
+]
+ActivityOption = Annotated[
+    Path | None, typer.Option("--activity", help="Activity log to check.")
+]
+PlanOption = Annotated[
+    Path | None, typer.Option("--plan", help="Plan YAML (a price book entry).")
+]
+IncludedOption = Annotated[
+    int | None, typer.Option("--included", min=0, help="Included learners/month.")
+]
+OveragePriceOption = Annotated[
+    str | None,
+    typer.Option("--overage-price", help="Price per overage learner-month."),
 ]
 
 
@@ -239,22 +257,11 @@ def _fail(exc: MeterSimError) -> typer.Exit:
 @app.command("bill")
 def bill_command(
     status_log: Annotated[Path, typer.Argument(help="Status log (.csv or .parquet).")],
-    activity: Annotated[
-        Path | None, typer.Option("--activity", help="Activity log to check.")
-    ] = None,
-    plan: Annotated[
-        Path | None, typer.Option("--plan", help="Plan YAML (a price book entry).")
-    ] = None,
-    included: Annotated[
-        int | None, typer.Option("--included", min=0, help="Included learners/month.")
-    ] = None,
-    overage_price: Annotated[
-        str | None,
-        typer.Option("--overage-price", help="Price per overage learner-month."),
-    ] = None,
-    timezone: Annotated[
-        str, typer.Option("--timezone", help="Billing time zone (IANA).")
-    ] = DEFAULT_TIMEZONE,
+    activity: ActivityOption = None,
+    plan: PlanOption = None,
+    included: IncludedOption = None,
+    overage_price: OveragePriceOption = None,
+    timezone: TimezoneOption = DEFAULT_TIMEZONE,
     naive_timezone: NaiveTimezoneOption = None,
     from_month: FromOption = None,
     through_month: ThroughOption = None,
@@ -270,19 +277,14 @@ def bill_command(
     ] = "table",
 ) -> None:
     """Bill a status log: monthly usage and invoice, learner-months, rejections."""
+    from meter_sim.reports import write_report
+
     first, last = _month(from_month), _month(through_month)
     price = _decimal(overage_price)
     try:
         check_timezone(timezone, field="--timezone")
         chosen = _choose_plan(plan, included, price)
-        if naive_timezone is not None:
-            check_timezone(naive_timezone, field="--naive-timezone")
-        status = read_status_log(status_log, naive_timezone=naive_timezone)
-        activity_log = (
-            None
-            if activity is None
-            else read_activity_log(activity, naive_timezone=naive_timezone)
-        )
+        status, activity_log = _read_logs(status_log, activity, naive_timezone)
         result = bill(
             status,
             activity_log,
@@ -298,7 +300,7 @@ def bill_command(
                     f"{learner_months_file}: --learner-months would overwrite an input"
                 )
                 raise LogFormatError(msg, field="learner-months")
-            write_learner_months(result.learner_months, learner_months_file)
+            write_report(result.learner_months, learner_months_file)
             errors.print(
                 _safe(
                     f"{result.learner_months.height} learner-months written to "
@@ -350,28 +352,6 @@ USAGE_ONLY = Plan(
     overage_price=Decimal(0),
 )
 """The plan of a bill run without --plan or prices: it counts, and charges nothing."""
-
-
-def write_learner_months(frame: pl.DataFrame, path: Path) -> None:
-    """Write learner-months to ``.csv`` (month as YYYY-MM) or ``.parquet``.
-
-    Raises
-    ------
-    LogFormatError
-        If the suffix is neither, or the file cannot be written.
-    """
-    suffix = path.suffix.lower()
-    if suffix not in {".csv", ".parquet"}:
-        msg = f"{path}: unknown file type {suffix!r}; expected .csv or .parquet"
-        raise LogFormatError(msg, source=str(path), field="learner-months")
-    try:
-        if suffix == ".parquet":
-            frame.write_parquet(path)
-        else:
-            _as_text(frame).write_csv(path)
-    except OSError as exc:
-        msg = f"{path}: cannot write the learner-months: {exc.strerror or exc}"
-        raise LogFormatError(msg, source=str(path), field="learner-months") from None
 
 
 @app.command("oulad")
@@ -474,6 +454,8 @@ def plans_command(
         usage = result.monthly.select("month", "billable_learners")
         table = compare_plans(usage, plans)
         if chart is not None:
+            from meter_sim import charts
+
             save_chart(charts.annual_cost(annual_costs(usage, plans)), chart)
     except MeterSimError as exc:
         raise _fail(exc) from None
@@ -581,6 +563,8 @@ def compare_command(
         loaded = load_scenario(scenario)
         result = compare_strategies(loaded)
         if chart is not None:
+            from meter_sim import charts
+
             save_chart(
                 charts.strategy_comparison(result.table, currency=loaded.plan.currency),
                 chart,
@@ -678,6 +662,10 @@ def forecast_command(
             )
         commitment = commitment_table(result, plans, strategy=strategy)
         if chart is not None:
+            import altair as alt
+
+            from meter_sim import charts
+
             fan = charts.forecast_fan(
                 result.bands(), included_learners=loaded.plan.included_learners
             )
@@ -782,3 +770,337 @@ def _print_forecast(
             f"safest (lowest p90): {', '.join(safest)}"
         )
     )
+
+
+LONG_INPUT = 2_000_000
+"""Inputs larger than this in total show a progress bar. [bytes]"""
+
+SHOWN_ROWS = 50
+"""Rows of a long listing printed in the table format."""
+
+
+def _read_logs(
+    status_log: Path, activity: Path | None, naive_timezone: str | None
+) -> tuple[StatusLog, ActivityLog | None]:
+    """Check ``--naive-timezone`` and read the status log and activity log."""
+    if naive_timezone is not None:
+        check_timezone(naive_timezone, field="--naive-timezone")
+    status = read_status_log(status_log, naive_timezone=naive_timezone)
+    if activity is None:
+        return status, None
+    return status, read_activity_log(activity, naive_timezone=naive_timezone)
+
+
+def _progress(*paths: Path | None) -> Progress:
+    """A progress bar on standard error, shown when the inputs are long."""
+    size = sum(p.stat().st_size for p in paths if p is not None and p.is_file())
+    return Progress(transient=True, console=errors, disable=size < LONG_INPUT)
+
+
+def _print_listing(frame: pl.DataFrame, title: str, *, to: Console = console) -> None:
+    """Print at most `SHOWN_ROWS` rows of a listing, saying how many are left out."""
+    shown = frame.head(SHOWN_ROWS)
+    more = frame.height - shown.height
+    _print_table(shown, title + (f", first {SHOWN_ROWS}" if more else ""), to=to)
+    if more:
+        to.print(f"... and {more} more (all of them with --format json or --out DIR)")
+
+
+@app.command("reconcile")
+def reconcile_command(
+    status_log: Annotated[
+        Path, typer.Option("--status", help="Status log (.csv or .parquet).")
+    ],
+    invoice: Annotated[
+        Path,
+        typer.Option(
+            "--invoice",
+            help="Invoice: month,billable_learners[,amount] or month,learner_id.",
+        ),
+    ],
+    vendor_report: Annotated[
+        Path | None,
+        typer.Option(
+            "--vendor-report",
+            help="Vendor's learner status report: billing_month,learner_id,"
+            "billable_in_month[,first_name,last_name,date_of_birth].",
+        ),
+    ] = None,
+    activity: ActivityOption = None,
+    plan: PlanOption = None,
+    included: IncludedOption = None,
+    overage_price: OveragePriceOption = None,
+    timezone: TimezoneOption = DEFAULT_TIMEZONE,
+    naive_timezone: NaiveTimezoneOption = None,
+    from_month: FromOption = None,
+    through_month: ThroughOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Folder to write every table to, as Excel-friendly CSV."
+        ),
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="csv prints the month verdicts.")
+    ] = "table",
+) -> None:
+    """Check an invoice against the logs (exit 0 matches, 1 differs, 2 bad input)."""
+    from meter_sim.reconcile import read_invoice, read_vendor_report, reconcile
+
+    first, last = _month(from_month), _month(through_month)
+    price = _decimal(overage_price)
+    try:
+        check_timezone(timezone, field="--timezone")
+        chosen = _choose_plan(plan, included, price)
+        if chosen is USAGE_ONLY:
+            msg = (
+                "reconcile needs the plan the invoice follows: --plan PLAN.yaml "
+                "(or --included N --overage-price P)"
+            )
+            raise LogFormatError(msg, field="plan")
+        with _progress(status_log, activity, invoice, vendor_report) as bar:
+            task = bar.add_task("reading the logs", total=3)
+            status, activity_log = _read_logs(status_log, activity, naive_timezone)
+            bar.update(task, advance=1, description="reading the invoice")
+            bill_in = read_invoice(invoice)
+            vendor = (
+                None if vendor_report is None else read_vendor_report(vendor_report)
+            )
+            bar.update(task, advance=1, description="reconciling")
+            result = reconcile(
+                status,
+                bill_in,
+                plan=chosen,
+                timezone=timezone,
+                activity=activity_log,
+                vendor_report=vendor,
+                first_month=first,
+                last_month=last,
+            )
+            bar.update(task, advance=1)
+        if out is not None:
+            _write_reconciliation(result, out)
+    except MeterSimError as exc:
+        raise _fail(exc) from None
+    _print_reconciliation(result, output)
+    if out is not None:
+        errors.print(_safe(f"every table written to {out}/ as Excel-friendly CSV"))
+    if not result.matches:
+        raise typer.Exit(code=1)
+
+
+def _reconciliation_tables(result: Reconciliation) -> dict[str, pl.DataFrame]:
+    return {
+        "months": result.months,
+        "learner_months": result.learner_months,
+        "activity_while_inactive": result.activity_while_inactive,
+        "savings": result.savings,
+        "rejected": result.rejected,
+        "inputs": result.inputs,
+    }
+
+
+def _write_reconciliation(result: Reconciliation, folder: Path) -> None:
+    from meter_sim.reports import write_report
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"{folder}: cannot create the folder: {exc.strerror or exc}"
+        raise LogFormatError(msg, source=str(folder), field="out") from None
+    for name, frame in _reconciliation_tables(result).items():
+        write_report(frame, folder / f"{name}.csv", form="excel-csv")
+
+
+def _print_reconciliation(result: Reconciliation, output: OutputFormat) -> None:
+    expected = result.expected
+    currency = expected.plan.currency
+    if output == "json":
+        document: dict[str, Any] = {
+            "timezone": expected.timezone,
+            "currency": currency,
+            "matches": result.matches,
+        }
+        for name, frame in _reconciliation_tables(result).items():
+            document[name] = _as_text(
+                frame.with_columns(pl.col(pl.Datetime).dt.to_string("%+"))
+            ).to_dicts()
+        _print_json(document)
+        return
+    report = errors
+    if output == "csv":
+        sys.stdout.write(_as_text(result.months).write_csv())
+    else:
+        report = console
+        _print_reconciliation_tables(result)
+    for label, read, used, gone in result.inputs.iter_rows():
+        report.print(_safe(f"{label}: {read} rows read, {used} used, {gone} rejected"))
+    if result.matches:
+        report.print("The invoice matches the logs: every month is ok.")
+    else:
+        wrong = result.months.filter(pl.col("verdict") != "ok").height
+        over = result.months.select(pl.col("amount_difference").sum()).item()
+        report.print(
+            _safe(
+                f"The invoice does not match the logs in {wrong} of "
+                f"{result.months.height} month(s); invoiced minus expected: "
+                f"{currency} {over}"
+            )
+        )
+
+
+def _print_reconciliation_tables(result: Reconciliation) -> None:
+    expected = result.expected
+    currency = expected.plan.currency
+    shown = {
+        "month": "month",
+        "verdict": "verdict",
+        "expected_learners": "expected",
+        "invoiced_learners": "invoiced",
+        "learner_difference": "diff",
+        "vendor_report_learners": "status report",
+        "expected_amount": "expected amount",
+        "invoiced_amount": "invoiced amount",
+        "amount_difference": "amount diff",
+    }
+    months = result.months.select(
+        pl.col(c).alias(name)
+        for c, name in shown.items()
+        if result.months[c].null_count() < result.months.height
+    )
+    _print_table(
+        months,
+        f"Invoice check: {expected.plan.name}, months in {expected.timezone}, "
+        f"amounts in {currency} before tax",
+    )
+    for month, findings in result.months.select("month", "findings").iter_rows():
+        if findings:
+            console.print(_safe(f"{month:%Y-%m}: {findings}"))
+    differences = result.learner_months.filter(pl.col("verdict") != "billed_ok")
+    if not differences.is_empty():
+        _print_listing(
+            differences.drop("reason", "source"),
+            f"Learner-months that differ ({differences.height})",
+        )
+    if not result.activity_while_inactive.is_empty():
+        _print_listing(
+            result.activity_while_inactive,
+            f"Activity while inactive, against the rules "
+            f"({result.activity_while_inactive.height})",
+        )
+    _print_savings(result, currency)
+    if not result.rejected.is_empty():
+        _print_listing(result.rejected, f"Rejected rows ({result.rejected.height})")
+
+
+def _print_savings(result: Reconciliation, currency: str) -> None:
+    savings = result.savings
+    if result.expected.activity is None:
+        console.print(
+            "Savings: give --activity to find billed months with no activity."
+        )
+    if savings.is_empty():
+        return
+    summary = (
+        savings.group_by("finding")
+        .agg(pl.len().alias("learner_months"), pl.col("cost").sum())
+        .sort("finding")
+    )
+    _print_table(
+        summary, f"Savings: learner-months that could have been avoided ({currency})"
+    )
+    _print_listing(savings, f"Savings, learner by learner ({savings.height})")
+
+
+report_app = typer.Typer(
+    help="Write the learner status report or the activity report.",
+    no_args_is_help=True,
+)
+app.add_typer(report_app, name="report")
+
+ReportOutOption = Annotated[
+    Path, typer.Option("--out", help="Report file to write (.csv or .parquet).")
+]
+ExcelOption = Annotated[
+    bool,
+    typer.Option(
+        "--excel",
+        help="Excel-friendly CSV: UTF-8 with BOM; no cell can start a formula.",
+    ),
+]
+
+
+def _write(frame: pl.DataFrame, out: Path, *, excel: bool, what: str) -> None:
+    from meter_sim.reports import write_report
+
+    write_report(frame, out, form="excel-csv" if excel else None)
+    errors.print(_safe(f"{what}: {frame.height} rows written to {out}"))
+
+
+@report_app.command("status")
+def report_status_command(
+    status_log: Annotated[Path, typer.Argument(help="Status log (.csv or .parquet).")],
+    out: ReportOutOption,
+    activity: ActivityOption = None,
+    plan: PlanOption = None,
+    included: IncludedOption = None,
+    overage_price: OveragePriceOption = None,
+    timezone: TimezoneOption = DEFAULT_TIMEZONE,
+    naive_timezone: NaiveTimezoneOption = None,
+    from_month: FromOption = None,
+    through_month: ThroughOption = None,
+    excel: ExcelOption = False,
+) -> None:
+    """Learner status report: one row per learner and month, and why it is billed."""
+    from meter_sim.reports import status_report
+
+    first, last = _month(from_month), _month(through_month)
+    price = _decimal(overage_price)
+    try:
+        check_timezone(timezone, field="--timezone")
+        chosen = _choose_plan(plan, included, price)
+        with _progress(status_log, activity) as bar:
+            task = bar.add_task("reading the logs", total=2)
+            status, activity_log = _read_logs(status_log, activity, naive_timezone)
+            bar.update(task, advance=1, description="metering")
+            result = bill(
+                status,
+                activity_log,
+                plan=chosen,
+                timezone=timezone,
+                first_month=first,
+                last_month=last,
+            )
+            report = status_report(result, status)
+            bar.update(task, advance=1)
+        _write(report, out, excel=excel, what="learner status report")
+    except MeterSimError as exc:
+        raise _fail(exc) from None
+
+
+@report_app.command("activity")
+def report_activity_command(
+    status_log: Annotated[Path, typer.Argument(help="Status log (.csv or .parquet).")],
+    activity: Annotated[
+        Path, typer.Option("--activity", help="Activity log (.csv or .parquet).")
+    ],
+    out: ReportOutOption,
+    timezone: TimezoneOption = DEFAULT_TIMEZONE,
+    naive_timezone: NaiveTimezoneOption = None,
+    excel: ExcelOption = False,
+) -> None:
+    """Activity report: each activity with its month, the status then, and outcome."""
+    from meter_sim.reports import activity_report
+
+    try:
+        check_timezone(timezone, field="--timezone")
+        with _progress(status_log, activity) as bar:
+            task = bar.add_task("reading the logs", total=2)
+            status, activity_log = _read_logs(status_log, activity, naive_timezone)
+            bar.update(task, advance=1, description="checking activity")
+            result = bill(status, activity_log, plan=USAGE_ONLY, timezone=timezone)
+            report = activity_report(result)
+            bar.update(task, advance=1)
+        _write(report, out, excel=excel, what="activity report")
+    except MeterSimError as exc:
+        raise _fail(exc) from None

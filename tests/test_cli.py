@@ -352,9 +352,7 @@ def test_learner_months_into_a_missing_folder(status_csv: Path, tmp_path: Path) 
         "bill", str(status_csv), "--learner-months", str(tmp_path / "no" / "m.csv")
     )
     assert code == 2
-    assert "cannot write the learner-months: No such file or directory" in " ".join(
-        err.split()
-    )
+    assert "cannot write the report: No such file or directory" in " ".join(err.split())
 
 
 def test_the_shipped_example_logs_bill_as_worked_by_hand() -> None:
