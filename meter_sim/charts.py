@@ -1,4 +1,4 @@
-"""Altair charts of a billing run: status timelines, billed months, monthly bills.
+"""Altair charts: status timelines, billed months, monthly bills, invoice checks.
 
 Every builder is a pure function ``frame -> chart``: it aggregates and reshapes in
 polars, hands altair only the few rows it draws, and returns the chart without
@@ -25,6 +25,7 @@ import polars as pl
 
 from meter_sim.exceptions import PricingError
 from meter_sim.metering import REASONS
+from meter_sim.savings import FINDINGS
 
 THEME_NAME: Final = "meter_sim"
 """Name of the altair theme registered (and enabled) by this module."""
@@ -840,4 +841,268 @@ def commitment_curve(table: pl.DataFrame, *, currency: str) -> alt.LayerChart:
             f"Which commitment to buy [{currency}]",
             subtitle="Expected (mean over the runs) and p90 annual cost of each plan",
         ),
+    )
+
+
+MONTH_VERDICTS: Final = ("ok", "differs", "not_invoiced")
+"""Legend entries of `invoice_check`: the verdicts of `Reconciliation.months`."""
+
+_VERDICT_COLORS: Final = ("#9ecae9", "#d62728", "#f58518")
+_FINDING_COLORS: Final = ("#b279a2", "#f58518", "#4c78a8")
+
+
+def _signed(value: pl.Expr) -> pl.Expr:
+    """A number as text with its sign, e.g. ``+1`` or ``-7.50``."""
+    text = value.cast(pl.String)
+    return pl.when(value > 0).then(pl.concat_str(pl.lit("+"), text)).otherwise(text)
+
+
+def _verdict_color() -> alt.Color:
+    return alt.Color(
+        "verdict:N",
+        title="Month",
+        scale=alt.Scale(domain=list(MONTH_VERDICTS), range=list(_VERDICT_COLORS)),
+        legend=alt.Legend(orient="bottom"),
+    )
+
+
+def invoice_check(months: pl.DataFrame, *, currency: str) -> alt.VConcatChart:
+    """An invoice checked month by month: learners and money, differences marked.
+
+    The upper panel shows each month's billable learners from the logs as a bar
+    and the invoiced count as a black tick; the lower panel, the invoiced amount
+    minus the expected one. Bars are coloured by the month's verdict, so the
+    months that differ stand out, and a month's nonzero difference is written
+    above it. A learner is billed once for each month Active at any instant of it
+    [1]_; what each difference means is in the tooltip (``findings``).
+
+    Parameters
+    ----------
+    months : pl.DataFrame
+        As `meter_sim.reconcile.Reconciliation.months`: ``month`` Date (first
+        day); ``verdict`` Enum or String (`MONTH_VERDICTS`);
+        ``expected_learners``, ``invoiced_learners`` (null if not invoiced),
+        ``learner_difference`` integers [learners]; ``expected_amount``,
+        ``invoiced_amount`` (null if the invoice gives none),
+        ``amount_difference`` Decimal [``currency``, before tax]; ``findings``
+        String. One row per month; other columns are ignored.
+    currency : str
+        ISO 4217 code of the amounts, for the axis titles, e.g. ``"AUD"``.
+
+    Returns
+    -------
+    alt.VConcatChart
+        Two layered panels sharing the month axis (ordinal ``YYYY-MM`` text):
+        learners (``mark_bar`` of the expected count, ``mark_tick`` of the
+        invoiced count, ``mark_text`` of the nonzero differences) and amounts
+        (``mark_bar`` of the difference, ``mark_text`` of the nonzero
+        differences).
+
+    References
+    ----------
+    .. [1] "Active Learners and Metering", "Can I switch a Learner from Active to
+       Inactive (and vice-versa) more than once in a month?"; DESIGN.md section 2
+       (``reconcile``).
+    """
+    rows = months.select(
+        _month_label(pl.col("month")).alias("month"),
+        pl.col("verdict").cast(pl.String),
+        pl.col("expected_learners", "invoiced_learners", "learner_difference").cast(
+            pl.Int64
+        ),
+        pl.col("expected_amount", "invoiced_amount", "amount_difference").cast(
+            pl.Float64
+        ),
+        _signed(pl.col("learner_difference")).alias("learner_label"),
+        _signed(pl.col("amount_difference")).alias("amount_label"),
+        pl.max_horizontal("expected_learners", "invoiced_learners")
+        .cast(pl.Int64)
+        .alias("top"),
+        "findings",
+    ).sort("month")
+    money = ",.2f"
+    tooltip = [
+        alt.Tooltip("month:O", title="month"),
+        alt.Tooltip("verdict:N", title="verdict"),
+        alt.Tooltip("expected_learners:Q", title="expected [learners]"),
+        alt.Tooltip("invoiced_learners:Q", title="invoiced [learners]"),
+        alt.Tooltip("learner_difference:Q", title="difference [learners]"),
+        alt.Tooltip("expected_amount:Q", title=f"expected [{currency}]", format=money),
+        alt.Tooltip("invoiced_amount:Q", title=f"invoiced [{currency}]", format=money),
+        alt.Tooltip(
+            "amount_difference:Q", title=f"difference [{currency}]", format=money
+        ),
+        alt.Tooltip("findings:N", title="findings"),
+    ]
+    x = alt.X(
+        "month:O",
+        title="Billing month [YYYY-MM]",
+        scale=alt.Scale(domain=rows["month"].to_list()),
+        axis=alt.Axis(labelAngle=0),
+    )
+    learners_title = "Billable learners [learners]"
+    base = alt.Chart(rows).encode(x=x)
+    learners = alt.LayerChart(
+        layer=[
+            base.mark_bar(width={"band": 0.7}).encode(
+                y=alt.Y("expected_learners:Q", title=learners_title),
+                color=_verdict_color(),
+                tooltip=tooltip,
+            ),
+            alt.Chart(rows.filter(pl.col("invoiced_learners").is_not_null()))
+            .mark_tick(color="#222222", thickness=3, size=_MONTH - 8)
+            .encode(
+                x=x,
+                y=alt.Y("invoiced_learners:Q", title=learners_title),
+                tooltip=tooltip,
+            ),
+            alt.Chart(rows.filter(pl.col("learner_difference") != 0))
+            .mark_text(dy=-9, fontSize=11, fontWeight="bold")
+            .encode(
+                x=x,
+                y=alt.Y("top:Q", title=learners_title),
+                text=alt.Text("learner_label:N"),
+            ),
+        ],
+        title=alt.Title(
+            "Billable learners: expected and invoiced",
+            subtitle="Bars: from the logs, coloured by the month's verdict; black "
+            "ticks: invoiced; labels: invoiced - expected",
+        ),
+        height=180,
+        width=alt.Step(_MONTH),
+    )
+    amount_title = f"Invoiced - expected [{currency}]"
+    differing = rows.filter(pl.col("amount_difference") != 0)
+    amounts = alt.LayerChart(
+        layer=[
+            base.mark_bar(width={"band": 0.7}).encode(
+                y=alt.Y("amount_difference:Q", title=amount_title),
+                color=_verdict_color(),
+                tooltip=tooltip,
+            ),
+            alt.Chart(differing)
+            .mark_text(dy=-9, fontSize=11, fontWeight="bold")
+            .encode(
+                x=x,
+                y=alt.Y("amount_difference:Q", title=amount_title),
+                text=alt.Text("amount_label:N"),
+            ),
+        ],
+        title=alt.Title(
+            f"Amount difference per month [{currency}]",
+            subtitle="Invoiced amount (or the plan's price of the invoiced count) "
+            "minus the plan's price of the expected count, before tax",
+        ),
+        height=140,
+        width=alt.Step(_MONTH),
+    )
+    differ = rows.filter(pl.col("verdict") != "ok").height
+    total = months["amount_difference"].sum()
+    return alt.VConcatChart(
+        vconcat=[learners, amounts],
+        title=alt.Title(
+            f"Invoice check [{currency}]",
+            subtitle=f"{differ} of {rows.height} month(s) do not match; invoiced minus "
+            f"expected over the period: {currency} {total}",
+        ),
+    )
+
+
+def savings(savings: pl.DataFrame, *, currency: str) -> alt.LayerChart:
+    """What the avoidable learner-months cost, per month and kind of finding.
+
+    Each billed learner-month that status management could have avoided (a
+    possible duplicate record, a wasted reactivation, a month with no activity)
+    costs what removing it from the month's count would save: nothing while the
+    count stays within the included learners, the overage price above them.
+
+    Parameters
+    ----------
+    savings : pl.DataFrame
+        As `meter_sim.reconcile.Reconciliation.savings`
+        (`meter_sim.savings.SAVINGS_SCHEMA`): ``billing_month`` Date (first day),
+        ``learner_id`` String, ``finding`` Enum or String (one of
+        `meter_sim.savings.FINDINGS`), ``cost`` Decimal [``currency``, before
+        tax]; other columns are ignored. One row per learner-month.
+    currency : str
+        ISO 4217 code of the costs, for the axis title, e.g. ``"AUD"``.
+
+    Returns
+    -------
+    alt.LayerChart
+        Stacked ``mark_bar`` of the cost per month (ordinal ``YYYY-MM`` text,
+        the months with findings) and finding (colour, in the order of
+        `meter_sim.savings.FINDINGS`), and ``mark_text`` of each month's total.
+        Rows are aggregated per month and finding: ``learner_months``
+        [learner-months] and ``cost`` Float64 [``currency``].
+    """
+    order = {kind: i for i, kind in enumerate(FINDINGS)}
+    rows = (
+        savings.group_by(
+            _month_label(pl.col("billing_month")).alias("month"),
+            pl.col("finding").cast(pl.String),
+        )
+        .agg(pl.len().alias("learner_months"), pl.col("cost").sum())
+        .with_columns(
+            pl.col("cost").cast(pl.Float64),
+            pl.col("finding")
+            .replace_strict(order, return_dtype=pl.Int64)
+            .alias("order"),
+        )
+        .sort("month", "order")
+    )
+    totals = (
+        rows.group_by("month")
+        .agg(pl.col("learner_months").sum(), pl.col("cost").sum())
+        .sort("month")
+    )
+    money = ",.2f"
+    x = alt.X(
+        "month:O",
+        title="Billing month [YYYY-MM]",
+        scale=alt.Scale(domain=totals["month"].to_list()),
+        axis=alt.Axis(labelAngle=0),
+    )
+    y_title = f"Avoidable cost [{currency}]"
+    bars = (
+        alt.Chart(rows)
+        .mark_bar(width={"band": 0.7})
+        .encode(
+            x=x,
+            y=alt.Y("cost:Q", title=y_title, stack="zero"),
+            color=alt.Color(
+                "finding:N",
+                title="Finding",
+                scale=alt.Scale(domain=list(FINDINGS), range=list(_FINDING_COLORS)),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            order=alt.Order("order:Q", sort="ascending"),
+            tooltip=[
+                alt.Tooltip("month:O", title="month"),
+                alt.Tooltip("finding:N", title="finding"),
+                alt.Tooltip("learner_months:Q", title="learner-months"),
+                alt.Tooltip("cost:Q", title=f"cost [{currency}]", format=money),
+            ],
+        )
+    )
+    labels = (
+        alt.Chart(totals)
+        .mark_text(dy=-7, fontSize=11)
+        .encode(
+            x=x,
+            y=alt.Y("cost:Q", title=y_title),
+            text=alt.Text("cost:Q", format=money),
+        )
+    )
+    total = savings["cost"].sum()
+    return alt.LayerChart(
+        layer=[bars, labels],
+        title=alt.Title(
+            f"Savings: avoidable learner-months [{currency}]",
+            subtitle=f"{savings.height} learner-month(s), {currency} {total} in all; "
+            "a finding within the included learners costs nothing",
+        ),
+        height=200,
+        width=alt.Step(_MONTH),
     )

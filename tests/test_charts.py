@@ -30,6 +30,8 @@ from meter_sim.billing import Bill, bill
 from meter_sim.logs import parse_activity_log, parse_status_log
 from meter_sim.metering import REASONS
 from meter_sim.pricing import Plan
+from meter_sim.reconcile import MONTHS_SCHEMA, Reconciliation, read_invoice, reconcile
+from meter_sim.savings import FINDINGS
 
 TZ = "Australia/Sydney"
 FIRST = date(2018, 4, 1)
@@ -513,3 +515,183 @@ def test_forecast_and_commitment_chart_specs() -> None:
         == table.sort("expected_annual", "plan")["plan"].to_list()
     )
     assert labels["mark"]["type"] == "text"
+
+
+# -- invoice_check ----------------------------------------------------------------
+
+INVOICE = (
+    "month,billable_learners,amount\n"
+    "2018-04,2,54.50\n"  # one learner short: 3 are billable (64.00)
+    "2018-05,1,45.00\n"
+    "2018-06,0,45.00\n"
+    "2018-07,2,56.50\n"  # right count, overage at 11.50 instead of 9.50
+    "2018-08,2,54.50\n"
+    "2018-09,2,54.50\n"
+    "2018-10,2,54.50\n"
+    "2018-11,2,54.50\n"
+)
+"""The vendor's invoice of the billed fixture's months, December left out."""
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory: pytest.TempPathFactory) -> Reconciliation:
+    path = tmp_path_factory.mktemp("invoice") / "invoice.csv"
+    path.write_text(INVOICE)
+    return reconcile(
+        parse_status_log(STATUS, "status.csv"),
+        read_invoice(path),
+        plan=PLAN,
+        timezone=TZ,
+        activity=parse_activity_log(ACTIVITY, "activity.csv"),
+        first_month=FIRST,
+        last_month=LAST,
+    )
+
+
+@pytest.fixture(scope="module")
+def check(checked: Reconciliation) -> dict[str, Any]:
+    return charts.invoice_check(checked.months, currency=PLAN.currency).to_dict()
+
+
+def test_invoice_check_verdicts_match_reconcile() -> None:
+    verdict = MONTHS_SCHEMA["verdict"]
+    assert isinstance(verdict, pl.Enum)
+    assert list(charts.MONTH_VERDICTS) == verdict.categories.to_list()
+
+
+def test_invoice_check_layout_and_titles(check: dict[str, Any]) -> None:
+    assert title_text(check) == "Invoice check [EUR]"
+    # April and July differ, December is not invoiced; -9.50 + 2.00 in all.
+    assert check["title"]["subtitle"] == (
+        "3 of 9 month(s) do not match; invoiced minus expected over the period: "
+        "EUR -7.50"
+    )
+    learners, amounts = check["vconcat"]
+    assert title_text(learners) == "Billable learners: expected and invoiced"
+    assert title_text(amounts) == "Amount difference per month [EUR]"
+    assert [mark_type(u) for u in learners["layer"]] == ["bar", "tick", "text"]
+    assert [mark_type(u) for u in amounts["layer"]] == ["bar", "text"]
+
+
+def test_invoice_check_encodings(check: dict[str, Any]) -> None:
+    learners, amounts = check["vconcat"]
+    for unit in units(check):
+        x = unit["encoding"]["x"]
+        assert (x["field"], x["type"], x["scale"]["domain"]) == (
+            "month",
+            "ordinal",
+            MONTHS,
+        )
+    bars, ticks, labels = learners["layer"]
+    assert bars["encoding"]["y"]["field"] == "expected_learners"
+    assert ticks["encoding"]["y"]["field"] == "invoiced_learners"
+    assert labels["encoding"]["text"]["field"] == "learner_label"
+    assert amounts["layer"][0]["encoding"]["y"]["field"] == "amount_difference"
+    assert amounts["layer"][0]["encoding"]["y"]["title"] == "Invoiced - expected [EUR]"
+    for unit in (bars, amounts["layer"][0]):
+        color = unit["encoding"]["color"]
+        assert color["field"] == "verdict"
+        assert color["scale"]["domain"] == ["ok", "differs", "not_invoiced"]
+    assert tooltip_fields(bars)[-1] == "findings"
+
+
+def test_invoice_check_rows(check: dict[str, Any]) -> None:
+    learners, amounts = check["vconcat"]
+    data = rows(check, learners, learners["layer"][0])
+    assert [r["month"] for r in data] == MONTHS
+    assert [r["verdict"] for r in data] == [
+        "differs", "ok", "ok", "differs", "ok", "ok", "ok", "ok", "not_invoiced"
+    ]  # fmt: skip
+    assert [r["expected_learners"] for r in data] == [3, 1, 0, 2, 2, 2, 2, 2, 2]
+    assert [r["invoiced_learners"] for r in data] == [2, 1, 0, 2, 2, 2, 2, 2, None]
+    assert data[3]["amount_difference"] == pytest.approx(2.0)
+    assert "11.50" in data[3]["findings"]
+    # The invoiced ticks leave out December; labels only where counts differ.
+    ticks = rows(check, learners["layer"][1])
+    assert [r["month"] for r in ticks] == MONTHS[:-1]
+    labels = rows(check, learners["layer"][2])
+    assert [(r["month"], r["learner_label"], r["top"]) for r in labels] == [
+        ("2018-04", "-1", 3)
+    ]
+    money = rows(check, amounts["layer"][1])
+    assert [(r["month"], r["amount_label"]) for r in money] == [
+        ("2018-04", "-9.50"),
+        ("2018-07", "+2.00"),
+    ]
+
+
+# -- savings ----------------------------------------------------------------------
+
+SAVINGS = pl.DataFrame(
+    [
+        (date(2018, 5, 1), "L1", "no_activity", "9.50"),
+        (date(2018, 5, 1), "L2", "wasted_reactivation", "0.00"),
+        (date(2018, 7, 1), "L2", "no_activity", "9.50"),
+        (date(2018, 7, 1), "L3", "no_activity", "0.00"),
+        (date(2018, 7, 1), "L4", "possible_duplicate", "9.50"),
+    ],
+    schema=["billing_month", "learner_id", "finding", "cost"],
+    orient="row",
+).with_columns(
+    pl.col("finding").cast(pl.Enum(FINDINGS)),
+    pl.col("cost").cast(pl.Decimal(38, 2)),
+    pl.lit("detail").alias("detail"),
+)
+
+
+@pytest.fixture(scope="module")
+def saved() -> dict[str, Any]:
+    return charts.savings(SAVINGS, currency=PLAN.currency).to_dict()
+
+
+def test_savings_chart_layout_and_encodings(saved: dict[str, Any]) -> None:
+    assert title_text(saved) == "Savings: avoidable learner-months [EUR]"
+    assert saved["title"]["subtitle"].startswith("5 learner-month(s), EUR 28.50 in all")
+    bars, labels = saved["layer"]
+    assert [mark_type(bars), mark_type(labels)] == ["bar", "text"]
+    encoding = bars["encoding"]
+    assert (encoding["x"]["field"], encoding["x"]["type"]) == ("month", "ordinal")
+    assert encoding["x"]["scale"]["domain"] == ["2018-05", "2018-07"]
+    assert (encoding["y"]["field"], encoding["y"]["stack"]) == ("cost", "zero")
+    assert encoding["y"]["title"] == "Avoidable cost [EUR]"
+    assert encoding["color"]["scale"]["domain"] == list(FINDINGS)
+    assert encoding["order"]["field"] == "order"
+    assert tooltip_fields(bars) == ["month", "finding", "learner_months", "cost"]
+
+
+def test_savings_chart_rows_per_month_and_finding(saved: dict[str, Any]) -> None:
+    bars, labels = saved["layer"]
+    got = [
+        (r["month"], r["finding"], r["learner_months"], r["cost"])
+        for r in rows(saved, bars)
+    ]
+    assert got == [
+        ("2018-05", "wasted_reactivation", 1, 0.0),
+        ("2018-05", "no_activity", 1, 9.5),
+        ("2018-07", "possible_duplicate", 1, 9.5),
+        ("2018-07", "no_activity", 2, 9.5),
+    ]
+    totals = [(r["month"], r["learner_months"], r["cost"]) for r in rows(saved, labels)]
+    assert totals == [("2018-05", 2, 9.5), ("2018-07", 3, 19.0)]
+
+
+def test_savings_chart_of_a_reconciliation(checked: Reconciliation) -> None:
+    spec = charts.savings(checked.savings, currency=PLAN.currency).to_dict()
+    data = rows(spec, spec["layer"][0])
+    assert sum(r["learner_months"] for r in data) == checked.savings.height
+    assert sum(r["cost"] for r in data) == pytest.approx(
+        float(checked.savings["cost"].sum())
+    )
+
+
+@pytest.mark.parametrize("name", ["check", "saved"])
+def test_invoice_charts_have_titles_units_and_tooltips(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    spec: dict[str, Any] = request.getfixturevalue(name)
+    assert title_text(spec)
+    for unit in units(spec):
+        if mark_type(unit) != "text":
+            assert unit["encoding"]["tooltip"]
+        for channel in ("x", "y"):
+            assert unit["encoding"][channel]["title"].endswith("]")
