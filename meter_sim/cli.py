@@ -142,18 +142,23 @@ def _json_document(result: Bill, *, with_learners: bool) -> dict[str, Any]:
     return document
 
 
+SHORT_TEXT = 12
+"""Text columns at most this wide are never wrapped (verdicts, ids). [characters]"""
+
+
 def _print_table(frame: pl.DataFrame, title: str, *, to: Console = console) -> None:
     text = _as_text(frame)
     table = Table(title=_safe(title), title_justify="left")
     for name, dtype in frame.schema.items():
         widest = text.select(pl.col(name).cast(pl.String).str.len_chars().max()).item()
         numeric = dtype.is_numeric() or name == "month"
+        short = numeric or (widest or 0) <= SHORT_TEXT
         header = name.replace("_", " ")
         table.add_column(
             header.replace(" ", "\n") if numeric else header,
             justify="right" if dtype.is_numeric() else "left",
-            no_wrap=numeric,
-            min_width=(widest or 0) if numeric else min(widest or 0, 12),
+            no_wrap=short,
+            min_width=(widest or 0) if short else SHORT_TEXT,
             overflow="fold",
         )
     for row in text.iter_rows():
@@ -956,17 +961,23 @@ def _print_reconciliation_tables(result: Reconciliation) -> None:
         "month": "month",
         "verdict": "verdict",
         "expected_learners": "expected",
-        "invoiced_learners": "invoiced",
+        "invoiced_learners": "billed",
         "learner_difference": "diff",
         "vendor_report_learners": "status report",
         "expected_amount": "expected amount",
-        "invoiced_amount": "invoiced amount",
+        "invoiced_amount": "billed amount",
         "amount_difference": "amount diff",
     }
-    months = result.months.select(
+    table = result.months
+    # The status report's count is shown only where it differs from the invoice's.
+    agrees = table.select(
+        (pl.col("vendor_report_learners") == pl.col("invoiced_learners")).all()
+    ).item()
+    months = table.select(
         pl.col(c).alias(name)
         for c, name in shown.items()
-        if result.months[c].null_count() < result.months.height
+        if table[c].null_count() < table.height
+        and not (c == "vendor_report_learners" and agrees)
     )
     _print_table(
         months,
@@ -974,8 +985,10 @@ def _print_reconciliation_tables(result: Reconciliation) -> None:
         f"amounts in {currency} before tax",
     )
     for month, findings in result.months.select("month", "findings").iter_rows():
-        if findings:
-            console.print(_safe(f"{month:%Y-%m}: {findings}"))
+        for k, finding in enumerate(findings.splitlines()):
+            console.print(
+                _safe(f"{month:%Y-%m}: " if k == 0 else "         ") + finding
+            )
     differences = result.learner_months.filter(pl.col("verdict") != "billed_ok")
     if not differences.is_empty():
         _print_listing(
@@ -1009,7 +1022,12 @@ def _print_savings(result: Reconciliation, currency: str) -> None:
     _print_table(
         summary, f"Savings: learner-months that could have been avoided ({currency})"
     )
-    _print_listing(savings, f"Savings, learner by learner ({savings.height})")
+    _print_listing(
+        savings.sort(
+            "cost", "billing_month", "learner_id", descending=[True, False, False]
+        ),
+        f"Savings, learner by learner, costliest first ({savings.height})",
+    )
 
 
 report_app = typer.Typer(

@@ -514,7 +514,7 @@ class Reconciliation:
         ``plan_amount_for_invoiced`` (the plan's price of the invoiced count),
         ``amount_difference`` (invoiced, or else the plan's price of the invoiced
         count, minus expected) [currency, before tax and true-up]; ``findings``
-        String: each difference explained, joined by ``"; "`` (empty when ok).
+        String: each difference explained, one per line (empty when ok).
     learner_months : pl.DataFrame
         ``month`` Date, ``learner_id`` String, ``verdict`` Enum(`VERDICTS`),
         ``reason`` Enum (why the log bills it; null when it does not), ``source``
@@ -702,7 +702,7 @@ def _findings(
         if row["utc_learners"] == invoiced and timezone != "UTC":
             notes.append(
                 f"{invoiced} is the month's count with months in UTC, not in "
-                f"{timezone}: the invoice counts months in the wrong time zone"
+                f"{timezone}: the invoice may count months in the wrong time zone"
             )
     words = {
         "billed_not_active": "billed but not Active in the month",
@@ -820,7 +820,7 @@ def _month_table(
     return (
         table.with_columns(
             pl.Series("verdict", verdict),
-            pl.Series("findings", ["; ".join(notes) for notes in findings]),
+            pl.Series("findings", ["\n".join(notes) for notes in findings]),
         )
         .select(list(MONTHS_SCHEMA))
         .cast(MONTHS_SCHEMA)
