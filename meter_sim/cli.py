@@ -285,11 +285,16 @@ def bill_command(
     from meter_sim.reports import write_report
 
     first, last = _month(from_month), _month(through_month)
-    price = _decimal(overage_price)
     try:
-        check_timezone(timezone, field="--timezone")
-        chosen = _choose_plan(plan, included, price)
-        status, activity_log = _read_logs(status_log, activity, naive_timezone)
+        chosen, status, activity_log = _plan_and_logs(
+            status_log,
+            activity,
+            timezone=timezone,
+            naive_timezone=naive_timezone,
+            plan=plan,
+            included=included,
+            overage_price=overage_price,
+        )
         result = bill(
             status,
             activity_log,
@@ -796,6 +801,23 @@ def _read_logs(
     return status, read_activity_log(activity, naive_timezone=naive_timezone)
 
 
+def _plan_and_logs(
+    status_log: Path,
+    activity: Path | None,
+    *,
+    timezone: str,
+    naive_timezone: str | None,
+    plan: Path | None,
+    included: int | None,
+    overage_price: str | None,
+) -> tuple[Plan, StatusLog, ActivityLog | None]:
+    """Check the time zones, choose the plan, and read the status and activity logs."""
+    check_timezone(timezone, field="--timezone")
+    chosen = _choose_plan(plan, included, _decimal(overage_price))
+    status, activity_log = _read_logs(status_log, activity, naive_timezone)
+    return chosen, status, activity_log
+
+
 def _progress(*paths: Path | None) -> Progress:
     """A progress bar on standard error, shown when the inputs are long."""
     size = sum(p.stat().st_size for p in paths if p is not None and p.is_file())
@@ -853,19 +875,24 @@ def reconcile_command(
     from meter_sim.reconcile import read_invoice, read_vendor_report, reconcile
 
     first, last = _month(from_month), _month(through_month)
-    price = _decimal(overage_price)
+    if plan is None and included is None and overage_price is None:
+        msg = (
+            "reconcile needs the plan the invoice follows: --plan PLAN.yaml "
+            "(or --included N --overage-price P)"
+        )
+        raise _fail(LogFormatError(msg, field="plan"))
     try:
-        check_timezone(timezone, field="--timezone")
-        chosen = _choose_plan(plan, included, price)
-        if chosen is USAGE_ONLY:
-            msg = (
-                "reconcile needs the plan the invoice follows: --plan PLAN.yaml "
-                "(or --included N --overage-price P)"
-            )
-            raise LogFormatError(msg, field="plan")
         with _progress(status_log, activity, invoice, vendor_report) as bar:
             task = bar.add_task("reading the logs", total=3)
-            status, activity_log = _read_logs(status_log, activity, naive_timezone)
+            chosen, status, activity_log = _plan_and_logs(
+                status_log,
+                activity,
+                timezone=timezone,
+                naive_timezone=naive_timezone,
+                plan=plan,
+                included=included,
+                overage_price=overage_price,
+            )
             bar.update(task, advance=1, description="reading the invoice")
             bill_in = read_invoice(invoice)
             vendor = (
@@ -1073,13 +1100,18 @@ def report_status_command(
     from meter_sim.reports import status_report
 
     first, last = _month(from_month), _month(through_month)
-    price = _decimal(overage_price)
     try:
-        check_timezone(timezone, field="--timezone")
-        chosen = _choose_plan(plan, included, price)
         with _progress(status_log, activity) as bar:
             task = bar.add_task("reading the logs", total=2)
-            status, activity_log = _read_logs(status_log, activity, naive_timezone)
+            chosen, status, activity_log = _plan_and_logs(
+                status_log,
+                activity,
+                timezone=timezone,
+                naive_timezone=naive_timezone,
+                plan=plan,
+                included=included,
+                overage_price=overage_price,
+            )
             bar.update(task, advance=1, description="metering")
             result = bill(
                 status,

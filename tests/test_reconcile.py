@@ -95,6 +95,16 @@ def invoke(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def reconcile_cli(
+    files: dict[str, Path], invoice: Path, *extra: str
+) -> tuple[int, str, str]:
+    """Run ``meter-sim reconcile`` on the test's status log and plan."""
+    return invoke(
+        "reconcile", "--status", str(files["status"]), "--invoice", str(invoice),
+        "--plan", str(files["plan"]), *extra,
+    )  # fmt: skip
+
+
 def verdicts(result: Reconciliation) -> list[tuple[str, str, str]]:
     return [
         (f"{m:%Y-%m}", learner, str(v))
@@ -120,10 +130,7 @@ def test_a_correct_month_invoice_matches_and_exits_0(
     assert result.months["expected_amount"].to_list() == [Decimal("110.00")] * 2
     assert result.months["findings"].to_list() == ["", ""]
     assert not result.learner_level
-    code, out, _ = invoke(
-        "reconcile", "--status", str(files["status"]), "--invoice", str(invoice),
-        "--plan", str(files["plan"]),
-    )  # fmt: skip
+    code, out, _ = reconcile_cli(files, invoice)
     assert code == 0, out
     assert "The invoice matches the logs" in out
 
@@ -137,10 +144,7 @@ def test_the_bill_commands_csv_is_itself_a_valid_invoice(
     )  # fmt: skip
     assert code == 0
     invoice = write(tmp_path, "invoice.csv", out)
-    code, out, _ = invoke(
-        "reconcile", "--status", str(files["status"]), "--invoice", str(invoice),
-        "--plan", str(files["plan"]),
-    )  # fmt: skip
+    code, out, _ = reconcile_cli(files, invoice)
     assert code == 0, out
 
 
@@ -190,10 +194,7 @@ def test_an_invoiced_learner_never_active_that_month_is_an_overcharge(
     # 3 learners cost 100 + 2 x 10 = 120.00 against the 110.00 expected.
     assert july["amount_difference"] == Decimal("10.00")
     assert "1 billed but not Active in the month: C" in july["findings"]
-    code, out, _ = invoke(
-        "reconcile", "--status", str(files["status"]), "--invoice", str(invoice),
-        "--plan", str(files["plan"]),
-    )  # fmt: skip
+    code, out, _ = reconcile_cli(files, invoice)
     assert code == 1
     assert "billed_not_active" in out
 
@@ -475,10 +476,7 @@ def test_cli_bad_input_exits_2_without_traceback(
     files: dict[str, Path], tmp_path: Path
 ) -> None:
     invoice = write(tmp_path, "invoice.csv", "month,billable_learners\n2018-7,2\n")
-    code, _, err = invoke(
-        "reconcile", "--status", str(files["status"]), "--invoice", str(invoice),
-        "--plan", str(files["plan"]),
-    )  # fmt: skip
+    code, _, err = reconcile_cli(files, invoice)
     assert code == 2
     assert f"{invoice}:2: `month`" in err
     assert "Traceback" not in err
@@ -498,10 +496,8 @@ def test_cli_json_and_out_folder(files: dict[str, Path], tmp_path: Path) -> None
         tmp_path, "lines.csv", "month,learner_id\n2018-07,A\n2018-07,=cmd\n"
     )
     out = tmp_path / "out"
-    code, stdout, _ = invoke(
-        "reconcile", "--status", str(files["status"]), "--invoice", str(invoice),
-        "--plan", str(files["plan"]), "--format", "json", "--out", str(out),
-        "--through", "2018-08",
+    code, stdout, _ = reconcile_cli(
+        files, invoice, "--format", "json", "--out", str(out), "--through", "2018-08",
     )  # fmt: skip
     assert code == 1
     document = json.loads(stdout)
