@@ -348,8 +348,8 @@ class _Loader(yaml.SafeLoader):
             self._depth -= 1
 
 
-_PLAIN_DECIMAL = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
-_PLAIN_INTEGER = re.compile(r"[-+]?(0|[1-9]\d*)")
+_PLAIN_DECIMAL = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?", re.ASCII)
+_PLAIN_INTEGER = re.compile(r"[-+]?(0|[1-9]\d*)", re.ASCII)
 
 
 def _not_plain(node: ScalarNode, kind: str) -> ConstructorError:

@@ -71,10 +71,10 @@ CHANNEL_WORDS = tuple(str(c) for c in Channel)
 MAX_LISTED_ERRORS = 20
 
 _ISO = (
-    r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
-    r"(?<offset>[+-]\d{2}:?\d{2})?$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?)?"
+    r"(?<offset>[+-][0-9]{2}:?[0-9]{2})?$"
 )
-_OFFSET = r"T[0-9:.]+[+-]\d{2}:?\d{2}$"
+_OFFSET = r"T[0-9:.]+[+-][0-9]{2}:?[0-9]{2}$"
 
 
 @dataclass(frozen=True)
@@ -351,7 +351,7 @@ def _instants_and_errors(
         )
         err = pl.lit(f"ambiguous or non-existent local time in {naive_timezone}")
         return local.dt.convert_time_zone("UTC"), pl.when(local.is_null()).then(err)
-    text = _text(name).str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
+    text = _text(name).str.replace(r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) ", "${1}T")
     text = text.str.replace(r"[zZ]$", "+00:00")
     has_offset = text.str.contains(_OFFSET)
     aware = pl.coalesce(

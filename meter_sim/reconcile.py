@@ -61,7 +61,7 @@ from meter_sim.logs import (
     _words_error,
 )
 from meter_sim.metering import ReasonEnum
-from meter_sim.pricing import month_total, overage_learners
+from meter_sim.pricing import CENT, month_total, overage_learners, round_money
 from meter_sim.reports import status_report
 from meter_sim.savings import find_savings
 
@@ -143,6 +143,9 @@ MONTHS_SCHEMA = pl.Schema(
 )
 """Columns of `Reconciliation.months` (see there)."""
 
+MAX_COUNT = 999_999_999
+"""Largest learner count an invoice may state. [learners]"""
+
 SHOWN_LEARNERS = 5
 """Learner ids named in a month's finding before "and N more"."""
 
@@ -205,7 +208,7 @@ def _month(frame: pl.DataFrame, name: str) -> tuple[pl.Expr, pl.Expr]:
         blank = (
             pl.when(text.is_null())
             .then(pl.lit("blank; a month YYYY-MM is expected"))
-            .when(~text.str.contains(r"^\d{4}-(0[1-9]|1[0-2])$"))
+            .when(~text.str.contains(r"^[0-9]{4}-(0[1-9]|1[0-2])$"))
             .then(
                 pl.format(
                     "expected a month as YYYY-MM, got '{}' (if a spreadsheet turned "
@@ -223,22 +226,26 @@ def _month(frame: pl.DataFrame, name: str) -> tuple[pl.Expr, pl.Expr]:
 def _count(frame: pl.DataFrame, name: str) -> tuple[pl.Expr, pl.Expr]:
     """A whole-number count column, and its error (blank, negative, not a number)."""
     if frame.schema[name].is_integer():
-        value = pl.col(name).cast(pl.Int64)
+        value = pl.col(name).cast(pl.Int64, strict=False)
         error = (
-            pl.when(value.is_null())
+            pl.when(pl.col(name).is_null())
             .then(pl.lit("blank; a whole number is expected"))
             .when(value < 0)
             .then(pl.lit("negative; a count >= 0 is expected"))
+            .when(value.is_null() | (value > MAX_COUNT))
+            .then(pl.lit(f"more than {MAX_COUNT:,}; surely a typing error"))
         )
         return value, error
     text = _text(name)
     error = (
         pl.when(text.is_null())
         .then(pl.lit("blank; a whole number is expected"))
-        .when(~text.str.contains(r"^\d{1,9}$"))
+        .when(~text.str.contains(r"^[0-9]+$"))
         .then(
             pl.format("expected a whole number >= 0 like 120, got '{}'", _shown(name))
         )
+        .when(~text.str.contains(r"^[0-9]{1,9}$"))
+        .then(pl.lit(f"more than {MAX_COUNT:,}; surely a typing error"))
     )
     return text.cast(pl.Int64, strict=False), error
 
@@ -263,9 +270,9 @@ def _money(frame: pl.DataFrame, name: str) -> tuple[pl.Expr, pl.Expr]:
     error = (
         pl.when(text.is_null())
         .then(None)
-        .when(text.str.contains(r"^-\d+(\.\d{1,2})?$"))
+        .when(text.str.contains(r"^-[0-9]+(\.[0-9]{1,2})?$"))
         .then(pl.lit("negative; an amount >= 0 is expected"))
-        .when(~text.str.contains(r"^\d{1,12}(\.\d{1,2})?$"))
+        .when(~text.str.contains(r"^[0-9]{1,12}(\.[0-9]{1,2})?$"))
         .then(
             pl.format(
                 "expected a plain amount like 1234.50 (no currency sign, no thousands "
@@ -569,9 +576,17 @@ def _outside(
 
 
 def _classify(
-    billed: pl.DataFrame, expected: Bill, in_utc: Bill, status: StatusLog
+    billed: pl.DataFrame,
+    expected: pl.DataFrame,
+    tz: str,
+    in_utc: Bill,
+    status: StatusLog,
 ) -> pl.DataFrame:
-    """Learner-month verdicts of invoiced lines against the expected learner-months."""
+    """Learner-month verdicts of invoiced lines against the expected learner-months.
+
+    ``expected`` has the learner-months the log bills (``month``, ``learner_id``,
+    ``reason``) in the months compared; ``tz`` is the billing time zone.
+    """
     ordered = billed.sort("month", "learner_id", "line").with_columns(
         pl.col("line").first().over("month", "learner_id").alias("_first")
     )
@@ -591,16 +606,10 @@ def _classify(
         "month", "learner_id", pl.lit(value=True).alias("_in_utc")
     )
     joined = (
-        once.join(
-            expected.learner_months,
-            on=["month", "learner_id"],
-            how="full",
-            coalesce=True,
-        )
+        once.join(expected, on=["month", "learner_id"], how="full", coalesce=True)
         .join(utc, on=["month", "learner_id"], how="left")
         .join(known, on="learner_id", how="left")
     )
-    tz = expected.timezone
     in_utc_flag = pl.col("_in_utc").fill_null(value=False)
     created = pl.col("_created").dt.convert_time_zone(tz)
     created_later = created.dt.date() >= pl.col("month").dt.offset_by("1mo")
@@ -672,7 +681,11 @@ def _named(learners: pl.DataFrame, verdict: str) -> dict[date, str]:
     )
     named = {}
     for month, ids in rows:
-        shown = ", ".join(ids[:SHOWN_LEARNERS])
+        # Control characters (a newline in an id) shown escaped: one finding, one line.
+        printable = [
+            "".join(c if c.isprintable() else repr(c)[1:-1] for c in i) for i in ids
+        ]
+        shown = ", ".join(printable[:SHOWN_LEARNERS])
         more = len(ids) - SHOWN_LEARNERS
         named[month] = shown + (f" and {more} more" if more > 0 else "")
     return named
@@ -707,7 +720,7 @@ def _findings(
     words = {
         "billed_not_active": "billed but not Active in the month",
         "active_not_billed": "Active in the month but not invoiced",
-        "billed_twice": "invoiced twice",
+        "billed_twice": "extra invoice line(s) for a learner already invoiced",
     }
     for verdict, text in words.items():
         if row[verdict]:
@@ -721,19 +734,36 @@ def _findings(
     amount, planned = row["invoiced_amount"], row["plan_amount_for_invoiced"]
     if amount is not None and amount != planned:
         assert isinstance(amount, Decimal)
-        note = (
-            f"amount {cur} {amount} is not the plan's price for {invoiced} "
-            f"learner(s), {cur} {planned}"
-        )
-        over = overage_learners(invoiced, plan)
-        if over and plan.overage_price is not None:
-            implied = ((amount - plan.base_fee) / over).quantize(Decimal("0.01"))
-            note += (
-                f": the {over} overage learner(s) look priced at {implied} each; "
-                f"the plan's rate is {plan.overage_price}"
-            )
-        notes.append(note)
+        assert isinstance(planned, Decimal)
+        notes.append(_amount_note(amount, planned, invoiced, plan))
     return notes
+
+
+def _price_text(price: Decimal) -> str:
+    """A price with at least two decimals: ``5`` -> ``"5.00"``, ``7.125`` as is."""
+    exponent = price.as_tuple().exponent
+    return str(price) if isinstance(exponent, int) and exponent < -2 else f"{price:.2f}"
+
+
+def _amount_note(amount: Decimal, planned: Decimal, invoiced: int, plan: Plan) -> str:
+    """Why a month's amount is not the plan's price for the invoiced count."""
+    cur = plan.currency
+    note = (
+        f"amount {cur} {amount} is not the plan's price for {invoiced} "
+        f"learner(s), {cur} {planned}"
+    )
+    if plan.tax_rate and amount == round_money(planned * (1 + plan.tax_rate)):
+        return note + f": it is that price with {plan.tax_name} added"
+    over = overage_learners(invoiced, plan)
+    base = round_money(plan.base_fee)
+    if over and plan.overage_price is not None and amount > base:
+        rate = ((amount - base) / over).quantize(CENT)
+        if round_money(rate * over) + base == amount:
+            return note + (
+                f": the {over} overage learner(s) are priced at {rate} each; "
+                f"the plan's rate is {_price_text(plan.overage_price)}"
+            )
+    return note
 
 
 def _month_table(
@@ -780,7 +810,7 @@ def _month_table(
         )
         table = table.join(
             listed, left_on="month", right_on="billing_month", how="left"
-        ).with_columns(pl.col("vendor_report_learners").fill_null(0))
+        )
     verdicts = ("billed_not_active", "active_not_billed", "billed_twice")
     if learners is None:
         table = table.with_columns(pl.lit(None, pl.UInt32).alias(v) for v in verdicts)
@@ -804,7 +834,7 @@ def _month_table(
         ).alias("learner_difference"),
     ).with_columns(
         (
-            pl.coalesce("invoiced_amount", "plan_amount_for_invoiced")
+            pl.coalesce("invoiced_amount", "plan_amount_for_invoiced", pl.lit(0, MONEY))
             - pl.col("expected_amount")
         ).alias("amount_difference")
     )
@@ -881,10 +911,9 @@ def reconcile(
     .. [1] DESIGN.md section 2 (``reconcile``) and section 4 (invoice format).
     .. [2] ``reference/domain-research.md`` section 6.5, invariants 26-30.
     """
-    months = [invoice.rows["month"]]
-    if vendor_report is not None:
-        months.append(vendor_report.rows["billing_month"])
-    seen = pl.concat(months)
+    seen = invoice.rows["month"]
+    if seen.is_empty() and vendor_report is not None:
+        seen = vendor_report.rows["billing_month"]
     if first_month is None or last_month is None:
         if seen.is_empty():
             msg = (
@@ -946,18 +975,26 @@ def reconcile(
             )
         )
     billed = None
+    expected_months = expected.learner_months
     if invoice.form == "learners":
         billed = invoice_rows.select(
             "month", "learner_id", "line", pl.lit(invoice.source).alias("source")
         )
     elif vendor_rows is not None and vendor_report is not None:
+        # Learner by learner only in the months the status report covers.
+        covered = vendor_rows["billing_month"].unique().implode()
+        expected_months = expected.learner_months.filter(pl.col("month").is_in(covered))
         billed = vendor_rows.filter(pl.col("billable_in_month")).select(
             pl.col("billing_month").alias("month"),
             "learner_id",
             "line",
             pl.lit(vendor_report.source).alias("source"),
         )
-    learners = None if billed is None else _classify(billed, expected, in_utc, status)
+    learners = (
+        None
+        if billed is None
+        else _classify(billed, expected_months, expected.timezone, in_utc, status)
+    )
     table = _month_table(expected, in_utc, invoice, invoice_rows, vendor_rows, learners)
     names = None if vendor_rows is None else vendor_rows
     savings = find_savings(

@@ -369,10 +369,11 @@ def activity_report(result: Bill) -> pl.DataFrame:
         - ``status_line`` Int64: the status row in force; null if none.
         - ``outcome`` String: a `meter_sim.lifecycle.Outcome` value.
         - ``metering_effect`` Enum(first_in_month, already_metered, none): an
-          applied activity (``accepted`` or ``allowed_while_inactive``) is
-          ``first_in_month`` if it is the learner's first applied activity of the
-          billing month (ties at one instant go to the lower line), else
-          ``already_metered``; reads and rejected attempts are ``none``.
+          ``accepted`` activity is ``first_in_month`` if it is the learner's
+          first accepted activity of the billing month (ties at one instant go
+          to the lower line), else ``already_metered``; reads, rejected
+          attempts and scheduled communications ``allowed_while_inactive``
+          (they do not need Active) are ``none``.
 
         Duplicate rows removed by the log reader are not listed (they are in
         ``result.rejected``).
@@ -399,7 +400,9 @@ def activity_report(result: Bill) -> pl.DataFrame:
         raise LogFormatError(msg, field="activity")
     tz = result.timezone
     month = month_index(pl.col("occurred_at"), tz)
-    applied = pl.col("outcome").cast(pl.String).is_in(APPLIED_OUTCOMES)
+    # Only an accepted activity needs the learner Active; one allowed while
+    # inactive (a scheduled communication) has no metering effect.
+    applied = pl.col("outcome").cast(pl.String) == str(Outcome.ACCEPTED)
     first = applied & (applied.cum_sum().over("learner_id", month) == 1)
     effect = (
         pl.when(applied.not_())
@@ -433,13 +436,17 @@ def activity_report(result: Bill) -> pl.DataFrame:
 def _form(path: Path, form: ReportForm | None) -> ReportForm:
     """The form to write ``path`` in; checks the suffix fits."""
     suffix = path.suffix.lower()
+    if path.is_dir():
+        msg = f"{path}: is a folder; a .csv or .parquet file name is expected"
+        raise LogFormatError(msg, source=str(path))
     if form is None:
         if suffix not in {".csv", ".parquet"}:
             msg = f"{path}: unknown file type {suffix!r}; expected .csv or .parquet"
             raise LogFormatError(msg, source=str(path))
         return "parquet" if suffix == ".parquet" else "csv"
     if suffix != SUFFIXES[form]:
-        msg = f"{path}: a {form} report needs a {SUFFIXES[form]} file name"
+        article = "an" if form[0] in "aeiou" else "a"
+        msg = f"{path}: {article} {form} report needs a {SUFFIXES[form]} file name"
         raise LogFormatError(msg, source=str(path))
     return form
 

@@ -113,13 +113,14 @@ ZONE_CONTEXT_KEY: Final = "timezone"
 _INSTANT: Final = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})"
     r"(?:[T ](?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)"
-    r"(?P<offset>Z|[+-]\d{2}:\d{2})?)?"
+    r"(?P<offset>Z|[+-]\d{2}:\d{2})?)?",
+    re.ASCII,
 )
 _INSTANT_EXPECTED: Final = (
     "an ISO-8601 date-time expected, e.g. 2018-04-11 09:00 (local time) or "
     "2018-04-11T09:00+10:00"
 )
-_MONTH: Final = re.compile(r"(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])")
+_MONTH: Final = re.compile(r"(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])", re.ASCII)
 
 MAX_COURSE_MONTHS: Final = 120
 """Longest course a cohort may have (ten years). [months]"""

@@ -178,7 +178,7 @@ def test_the_amounts_differ_by_the_planted_money(checked: Reconciliation) -> Non
     # September is above the included learners: its extra learner costs 7.50.
     assert planted[g.BILLED_NOT_ACTIVE[0]] == plan.overage_price == Decimal("7.50")
     assert (
-        f"look priced at {g.WRONG_RATE} each"
+        f"are priced at {g.WRONG_RATE} each"
         in checked.months.filter(pl.col("month") == wrong)["findings"].item()
     )
 

@@ -240,7 +240,7 @@ def test_an_overage_priced_at_the_wrong_rate_is_named(
     assert july["amount_difference"] == Decimal("2.50")
     assert july["findings"] == (
         "amount AUD 112.50 is not the plan's price for 2 learner(s), AUD 110.00: "
-        "the 1 overage learner(s) look priced at 12.50 each; the plan's rate is 10.00"
+        "the 1 overage learner(s) are priced at 12.50 each; the plan's rate is 10.00"
     )
 
 
@@ -611,3 +611,142 @@ def test_without_activity_only_duplicates_are_found(
     )
     result = check(files, invoice)
     assert result.savings.is_empty()
+
+
+# --- found by trying to break it --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # Arabic-Indic and full-width digits are not ASCII digits: refused, not lost.
+        (
+            "month,billable_learners\n\u0662\u0660\u0662\u0666-01,2\n",
+            ":2: `month`: expected a month",
+        ),
+        (
+            "month,billable_learners\n2026-02,\uff13\n",
+            ":2: `billable_learners`: expected a whole number",
+        ),
+        (
+            "month,billable_learners,amount\n2026-02,3,\uff11\uff10.00\n",
+            ":2: `amount`: expected a plain amount",
+        ),
+        (
+            "month,billable_learners\n2026-02,5000000000\n",
+            ":2: `billable_learners`: more than 999,999,999",
+        ),
+    ],
+)
+def test_non_ascii_digits_and_huge_counts_are_refused(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, "invoice.csv", text)
+    with pytest.raises(LogFormatError) as caught:
+        read_invoice(path)
+    assert f"{path}{message}" in str(caught.value)
+
+
+@pytest.mark.parametrize("count", [5_000_000_000, -1])
+def test_parquet_counts_are_checked(tmp_path: Path, count: int) -> None:
+    path = tmp_path / "invoice.parquet"
+    pl.DataFrame({"month": ["2026-02"], "billable_learners": [count]}).write_parquet(
+        path
+    )
+    with pytest.raises(LogFormatError, match=r"row 1: `billable_learners`: (more|neg)"):
+        read_invoice(path)
+
+
+def test_a_status_report_of_fewer_months_checks_only_those(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    invoice = write(
+        tmp_path, "invoice.csv", "month,billable_learners,amount\n"
+        "2018-07,2,110.00\n2018-08,2,110.00\n",
+    )  # fmt: skip
+    vendor = write(
+        tmp_path, "vendor.csv", "billing_month,learner_id,billable_in_month\n"
+        "2018-07,A,Y\n2018-07,B,Y\n",
+    )  # fmt: skip
+    result = check(files, invoice, vendor=vendor)
+    assert result.matches
+    assert result.months["vendor_report_learners"].to_list() == [2, None]
+    assert result.learner_months.height == 2
+
+
+def test_a_month_not_invoiced_counts_its_whole_amount(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    invoice = write(
+        tmp_path, "invoice.csv", "month,billable_learners,amount\n2018-07,2,110.00\n"
+    )
+    result = check(files, invoice, last_month=AUG)
+    assert result.months["amount_difference"].to_list() == [
+        Decimal("0.00"),
+        Decimal("-110.00"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("amount", "tail"),
+    [
+        # 110.00 plus 10% GST.
+        ("121.00", ": it is that price with GST added"),
+        # 3 learners (2 overage): 120.01 is no whole-cent rate (100 + 2 x 10.005),
+        # so no rate is claimed.
+        ("120.01", ""),
+    ],
+)
+def test_an_amount_is_explained_only_when_it_can_be(
+    files: dict[str, Path], tmp_path: Path, amount: str, tail: str
+) -> None:
+    invoice = write(
+        tmp_path, "invoice.csv", "month,billable_learners,amount\n"
+        f"2018-07,{3 if tail == '' else 2},{amount}\n",
+    )  # fmt: skip
+    plan = PLAN_MODEL.model_copy(
+        update={"tax_rate": Decimal("0.10"), "tax_name": "GST"}
+    )
+    result = reconcile(
+        read_status_log(files["status"]),
+        read_invoice(invoice),
+        plan=plan,
+        last_month=JUL,
+    )
+    findings = result.months["findings"][0].splitlines()
+    planned = "110.00" if tail else "120.00"
+    count = 2 if tail else 3
+    assert findings[-1] == (
+        f"amount AUD {amount} is not the plan's price for {count} learner(s), "
+        f"AUD {planned}{tail}"
+    )
+
+
+def test_control_characters_in_ids_stay_on_one_line(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    invoice = write(
+        tmp_path, "lines.csv",
+        'month,learner_id\n2018-07,A\n2018-07,B\n2018-07,"multi\nline"\n'
+        "2018-07,\x1b[31mRED\n",
+    )  # fmt: skip
+    result = check(files, invoice, last_month=JUL)
+    (finding,) = [
+        f for f in result.months["findings"][0].splitlines() if "not Active" in f
+    ]
+    assert finding == (
+        "2 billed but not Active in the month: \\x1b[31mRED, multi\\nline"
+    )
+
+
+def test_out_never_overwrites_an_input(files: dict[str, Path], tmp_path: Path) -> None:
+    invoice = write(tmp_path, "months.csv", "month,billable_learners\n2018-07,2\n")
+    code, _, err = reconcile_cli(files, invoice, "--out", str(tmp_path))
+    assert code == 2
+    assert "--out would overwrite an input file" in err
+    assert invoice.read_text() == "month,billable_learners\n2018-07,2\n"
+    code, _, err = invoke(
+        "report", "status", str(files["status"]), "--out", str(files["status"])
+    )
+    assert code == 2
+    assert files["status"].read_text() == STATUS

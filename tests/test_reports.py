@@ -401,7 +401,7 @@ def test_activity_report_of_the_example(example_bill: Bill) -> None:
         (3, "rejected_inactive", "none"),
         (4, "accepted", "first_in_month"),
         (5, "read", "none"),
-        (6, "allowed_while_inactive", "first_in_month"),
+        (6, "allowed_while_inactive", "none"),
         (7, "rejected_portal_closed", "none"),
         (8, "accepted", "first_in_month"),
     ]
@@ -420,7 +420,7 @@ def test_activity_report_of_the_example(example_bill: Bill) -> None:
         False,
         3,
         "allowed_while_inactive",
-        "first_in_month",
+        "none",
     )
     # Line 7: L2 inactive since status line 8 (line 9 repeats it).
     assert report.filter(pl.col("line") == 7).select(
