@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 import pytest
 
+from meter_sim.datasets.oulad import DEFAULT_FOLDER, ENV_VAR, FILES, oulad_folder
+from meter_sim.exceptions import LogFormatError
 from meter_sim.logs import StatusLog, parse_status_log
 
 if TYPE_CHECKING:
@@ -32,18 +34,33 @@ def status_log(*rows: tuple[str, datetime, bool], source: str = "test") -> Statu
     return parse_status_log(frame, source)
 
 
-def _real_oulad_folder() -> Path:
-    """The real OULAD folder: ``$METER_SIM_OULAD``, else ``../shared/data/oulad``."""
-    env = os.environ.get("METER_SIM_OULAD")
-    if env:
-        return Path(env)
-    return Path(__file__).parents[2] / "shared" / "data" / "oulad"
+def missing_oulad_reason() -> str | None:
+    """Why the real OULAD data cannot be read, or None when it can.
+
+    The folder is found as the package finds it
+    (`meter_sim.datasets.oulad.oulad_folder`: ``$METER_SIM_OULAD``, else
+    ``../shared/data/oulad`` beside the repository); every file of
+    `meter_sim.datasets.oulad.FILES` must be in it.
+    """
+    try:
+        folder = oulad_folder()
+    except LogFormatError as exc:
+        return f"real OULAD data not found: {exc}"
+    missing = [name for name in FILES if not (folder / name).is_file()]
+    if missing:
+        return (
+            f"real OULAD data not found: {', '.join(missing)} missing in '{folder}' "
+            "(set METER_SIM_OULAD to the folder of the OULAD CSV files)"
+        )
+    return None
 
 
-REAL_OULAD = _real_oulad_folder()
+MISSING_OULAD = missing_oulad_reason()
+
+REAL_OULAD = Path(os.environ.get(ENV_VAR) or DEFAULT_FOLDER)
+"""The real OULAD folder, where the tests look for it (it may be absent)."""
 
 needs_real_oulad = pytest.mark.skipif(
-    not (REAL_OULAD / "studentRegistration.csv").is_file(),
-    reason=f"real OULAD data not found at {REAL_OULAD} (set METER_SIM_OULAD to its folder)",
+    MISSING_OULAD is not None, reason=MISSING_OULAD or ""
 )
 """Skip a test, with the reason, where the real OULAD data is absent."""

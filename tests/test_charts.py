@@ -561,10 +561,11 @@ def test_invoice_check_verdicts_match_reconcile() -> None:
 
 def test_invoice_check_layout_and_titles(check: dict[str, Any]) -> None:
     assert title_text(check) == "Invoice check [EUR]"
-    # April and July differ, December is not invoiced; -9.50 + 2.00 in all.
+    # April and July differ, December is not invoiced (nothing charged for its
+    # expected 54.50): -9.50 + 2.00 - 54.50 in all.
     assert check["title"]["subtitle"] == (
         "3 of 9 month(s) do not match; invoiced minus expected over the period: "
-        "EUR -7.50"
+        "EUR -62.00"
     )
     learners, amounts = check["vconcat"]
     assert title_text(learners) == "Billable learners: expected and invoiced"
@@ -617,6 +618,7 @@ def test_invoice_check_rows(check: dict[str, Any]) -> None:
     assert [(r["month"], r["amount_label"]) for r in money] == [
         ("2018-04", "-9.50"),
         ("2018-07", "+2.00"),
+        ("2018-12", "-54.50"),
     ]
 
 
