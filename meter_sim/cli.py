@@ -31,13 +31,17 @@ from meter_sim.scenario import PLANS_FOLDER, load_plan, load_price_book, load_sc
 from meter_sim.strategies import STRATEGIES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import altair as alt
 
     from meter_sim.billing import Bill
+    from meter_sim.datasets.oulad import OuladComparison, OuladData
     from meter_sim.logs import ActivityLog, StatusLog
     from meter_sim.reconcile import Reconciliation
     from meter_sim.scenario import Scenario
     from meter_sim.simulate import Forecast
+    from meter_sim.strategies import StrategyRun
 
 app = typer.Typer(
     name="meter-sim",
@@ -90,7 +94,7 @@ def main() -> None:
     """Model, forecast and audit per-Active-Learner subscription billing."""
 
 
-def _month(value: str | None) -> date | None:
+def _month(value: str | None, option: str) -> date | None:
     if value is None:
         return None
     if re.fullmatch(r"\d{4}-\d{2}", value, flags=re.ASCII):
@@ -98,7 +102,7 @@ def _month(value: str | None) -> date | None:
         if YEARS[0] <= year <= YEARS[1] and 1 <= month <= 12:
             return date(year, month, 1)
     msg = f"expected a month as YYYY-MM in {YEARS[0]} to {YEARS[1]}, got {value!r}"
-    raise typer.BadParameter(msg)
+    raise typer.BadParameter(msg, param_hint=f"'{option}'")
 
 
 def _decimal(value: str | None) -> Decimal | None:
@@ -284,7 +288,7 @@ def bill_command(
     """Bill a status log: monthly usage and invoice, learner-months, rejections."""
     from meter_sim.reports import write_report
 
-    first, last = _month(from_month), _month(through_month)
+    first, last = _month(from_month, "--from"), _month(through_month, "--through")
     try:
         chosen, status, activity_log = _plan_and_logs(
             status_log,
@@ -304,12 +308,9 @@ def bill_command(
             last_month=last,
         )
         if learner_months_file is not None:
-            inputs = [status_log] if activity is None else [status_log, activity]
-            if any(learner_months_file.resolve() == p.resolve() for p in inputs):
-                msg = (
-                    f"{learner_months_file}: --learner-months would overwrite an input"
-                )
-                raise LogFormatError(msg, field="learner-months")
+            _refuse_overwrite(
+                learner_months_file, "--learner-months", status_log, activity
+            )
             write_report(result.learner_months, learner_months_file)
             errors.print(
                 _safe(
@@ -366,37 +367,273 @@ USAGE_ONLY = Plan(
 
 @app.command("oulad")
 def oulad_command(
-    out: Annotated[
-        Path, typer.Argument(help="Status log to write (.csv or .parquet).")
-    ],
-    data: Annotated[
+    folder: Annotated[
         Path | None,
+        typer.Argument(
+            metavar="DIR",
+            help="OULAD folder (default: $METER_SIM_OULAD, else ../shared/data/oulad "
+            "beside the repository).",
+            show_default=False,
+        ),
+    ] = None,
+    strategy: Annotated[
+        str | None,
         typer.Option(
-            "--data",
-            help="OULAD folder (default: $METER_SIM_OULAD).",
+            "--strategy",
+            help="Print this one's monthly bill: explicit (the registrations "
+            "timeline) or a strategy; default: all of them side by side.",
             show_default=False,
         ),
     ] = None,
     start_day: Annotated[
-        int, typer.Option("--start-day", min=1, max=28, help="Day of month of day 0.")
+        int,
+        typer.Option(
+            "--start-day",
+            min=1,
+            max=28,
+            help="Day of the month of day 0 (February for YYYYB, October for YYYYJ).",
+        ),
     ] = 1,
+    grace_days: Annotated[
+        int,
+        typer.Option(
+            "--grace-days",
+            min=0,
+            help="course_window and batched: days from the course end to switch-off.",
+        ),
+    ] = 14,
+    plan: PlanOption = None,
+    included: IncludedOption = None,
+    overage_price: OveragePriceOption = None,
+    status_log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--status-log",
+            help="Also write the registrations status log (.csv/.parquet) for bill.",
+        ),
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="csv prints the monthly table.")
+    ] = "table",
 ) -> None:
-    """Turn the real OULAD registrations into a status log for `meter-sim bill`."""
-    from meter_sim.datasets.oulad import registrations_status_log, write_status_log
+    """Bill the real OULAD enrolments under every strategy, month by month."""
+    import time
 
+    from meter_sim.datasets.oulad import compare_oulad, read_oulad
+
+    price = _decimal(overage_price)
     try:
-        log = registrations_status_log(data, start_day=start_day)
-        write_status_log(log, out)
+        chosen = _choose_plan(plan, included, price)
+        strategies = _oulad_strategies(strategy, grace_days)
+        started = time.perf_counter()
+        data = read_oulad(folder, start_day=start_day)
+        if status_log_file is not None:
+            _write_oulad_status_log(data.folder, start_day, status_log_file)
+        result = compare_oulad(
+            data,
+            plan=chosen,
+            strategies=strategies,
+            explicit=strategy in {None, _EXPLICIT},
+        )
+        seconds = time.perf_counter() - started
     except MeterSimError as exc:
         raise _fail(exc) from None
-    if not log.rejected.is_empty():
-        _print_table(log.rejected, f"Rejected registrations ({log.rejected.height})")
-    learners = log.status.select(pl.col("learner_id").n_unique()).item()
-    console.print(
-        f"{log.rows_read} registrations read: {log.rows_used} used, "
-        f"{log.rejected.height} rejected; wrote {log.status.height} status changes "
-        f"for {learners} learners to {out}"
+    if strategy is None:
+        _print_oulad_comparison(data, result, output)
+    else:
+        _print_oulad_strategy(data, result, strategy, output)
+    report = console if output == "table" else errors
+    report.print(
+        _safe(
+            f"{len(result.bills)} timeline(s) of {data.needs.height} needs read and "
+            f"billed in {seconds:.1f} s"
+        )
     )
+
+
+_EXPLICIT = "explicit"
+"""The `oulad` command's name for the registrations timeline."""
+
+
+def _oulad_strategies(
+    strategy: str | None, grace_days: int
+) -> dict[str, Callable[..., StrategyRun]]:
+    """The strategies the `oulad` command runs, with ``--grace-days`` applied."""
+    from functools import partial
+
+    from meter_sim.strategies import batched, course_window
+
+    known = [_EXPLICIT, *STRATEGIES]
+    if strategy is not None and strategy not in known:
+        msg = f"`--strategy`: one of {', '.join(known)} expected, got {strategy!r}"
+        raise LogFormatError(msg, field="strategy")
+    chosen: dict[str, Callable[..., StrategyRun]] = dict(STRATEGIES)
+    chosen["course_window"] = partial(course_window, grace_days=grace_days)
+    chosen["batched"] = partial(batched, grace_days=grace_days)
+    if strategy is None:
+        return chosen
+    return {name: run for name, run in chosen.items() if name == strategy}
+
+
+def _write_oulad_status_log(folder: Path, start_day: int, out: Path) -> None:
+    """Write the registrations status log for `meter-sim bill`, never over an input."""
+    from meter_sim.datasets.oulad import (
+        FILES,
+        registrations_status_log,
+        write_status_log,
+    )
+
+    if any(out.resolve() == (folder / name).resolve() for name in FILES):
+        msg = f"{out}: --status-log would overwrite an input file"
+        raise LogFormatError(msg, source=str(out), field="status-log")
+    log = registrations_status_log(folder, start_day=start_day)
+    write_status_log(log, out)
+    learners = log.status["learner_id"].n_unique()
+    errors.print(
+        _safe(
+            f"registrations status log: {log.status.height} status changes for "
+            f"{learners} learners written to {out}"
+        )
+    )
+
+
+def _oulad_title(data: OuladData) -> str:
+    suffix = "st" if data.start_day in {1, 21} else "th"
+    suffix = {2: "nd", 22: "nd", 3: "rd", 23: "rd"}.get(data.start_day, suffix)
+    return (
+        f"OULAD ({data.folder}), day 0 on the {data.start_day}{suffix} of "
+        f"February/October, months in {data.timezone}"
+    )
+
+
+def _oulad_summary(result: OuladComparison) -> pl.DataFrame:
+    return result.table.rename({"total_ex_tax": "ex tax", "total_inc_tax": "inc tax"})
+
+
+def _print_oulad_inputs(data: OuladData, output: OutputFormat) -> None:
+    """Rows read, used, not activity and rejected per file; the rejected rows."""
+    from meter_sim.datasets.oulad import EVENTS
+
+    report = console if output == "table" else errors
+    for name, read, used, banked, gone in data.inputs.iter_rows():
+        report.print(
+            _safe(
+                f"{Path(name).name}: {read} rows read, {used} used, {banked} not "
+                f"activity (banked), {gone} rejected"
+            )
+        )
+    events = dict(data.needs["event"].cast(pl.String).value_counts().iter_rows())
+    parts = ", ".join(f"{events.get(e, 0)} {e.replace('_', ' ')}s" for e in EVENTS)
+    report.print(
+        _safe(f"{data.needs.height} needs ({parts}) of {data.learners.height} learners")
+    )
+    rejected = data.rejected
+    if rejected.is_empty() or output == "json":
+        return
+    shown = rejected.head(SHOWN_ROWS)
+    more = rejected.height - shown.height
+    title = f"Rejected rows ({rejected.height})" + (
+        f", first {SHOWN_ROWS}" if more else ""
+    )
+    _print_table(shown, title, to=report)
+    if more:
+        report.print(f"... and {more} more (all of them with --format json)")
+
+
+def _oulad_document(data: OuladData, result: OuladComparison) -> dict[str, Any]:
+    plan = next(iter(result.bills.values())).plan
+    return {
+        "folder": str(data.folder),
+        "start_day": data.start_day,
+        "timezone": data.timezone,
+        "plan": plan.name,
+        "currency": plan.currency,
+        "from": f"{result.first_month:%Y-%m}",
+        "through": f"{result.last_month:%Y-%m}",
+    }
+
+
+def _oulad_tail(data: OuladData) -> dict[str, Any]:
+    return {
+        "inputs": data.inputs.to_dicts(),
+        "rejected": data.rejected.to_dicts(),
+    }
+
+
+def _print_oulad_comparison(
+    data: OuladData, result: OuladComparison, output: OutputFormat
+) -> None:
+    """Every strategy side by side: billable learners per month and a summary."""
+    from meter_sim.datasets.oulad import monthly_learners
+
+    wide = monthly_learners(result)
+    plan = next(iter(result.bills.values())).plan
+    if output == "json":
+        document = _oulad_document(data, result)
+        document["strategies"] = _as_text(result.table).to_dicts()
+        document["months"] = _as_text(wide).to_dicts()
+        _print_json(document | _oulad_tail(data))
+        return
+    summary_title = (
+        f"Strategies compared, {result.first_month:%Y-%m} to "
+        f"{result.last_month:%Y-%m}: {plan.name}, amounts in {plan.currency}"
+    )
+    if output == "csv":
+        sys.stdout.write(_as_text(wide).write_csv())
+        _print_table(_oulad_summary(result), summary_title, to=errors)
+    else:
+        _print_table(wide, f"Billable learners per month: {_oulad_title(data)}")
+        _print_table(_oulad_summary(result), summary_title)
+    _print_oulad_inputs(data, output)
+
+
+def _print_oulad_strategy(
+    data: OuladData, result: OuladComparison, strategy: str, output: OutputFormat
+) -> None:
+    """One strategy's monthly bill, its summary row and the blocked needs."""
+    chosen = result.bills[strategy]
+    run = result.runs[strategy]
+    blocked = run.needs.filter("blocked").select(
+        "learner_id",
+        pl.col("at").dt.convert_time_zone(data.timezone),
+        "event",
+        "code_module",
+        "code_presentation",
+        "line",
+    )
+    if output == "json":
+        document = _oulad_document(data, result) | {"strategy": strategy}
+        document["summary"] = _as_text(result.table).to_dicts()[0]
+        document["months"] = _as_text(chosen.monthly.select(MONTH_COLUMNS)).to_dicts()
+        document["invoice"] = _invoice_document(chosen)
+        document["blocked_needs"] = _as_text(
+            blocked.with_columns(pl.col("at").dt.to_string("%+"))
+        ).to_dicts()
+        _print_json(document | _oulad_tail(data))
+        return
+    if output == "csv":
+        sys.stdout.write(_as_text(chosen.monthly).write_csv())
+        _print_table(_oulad_summary(result), f"Summary: {strategy}", to=errors)
+    else:
+        plan = chosen.plan
+        _print_table(
+            chosen.monthly.select(MONTH_COLUMNS),
+            f"Monthly bill, {strategy}: {plan.name}, {plan.currency}; "
+            f"{_oulad_title(data)}",
+        )
+        money = chosen.monthly.select(pl.col("total").sum()).item()
+        console.print(_safe(f"Total for the period: {plan.currency} {money}"))
+        _print_invoice_totals(chosen)
+        _print_table(_oulad_summary(result), f"Summary: {strategy}")
+    if not blocked.is_empty():
+        report = console if output == "table" else errors
+        _print_table(
+            blocked.head(SHOWN_ROWS),
+            f"Needs the {strategy} timeline does not allow ({blocked.height})"
+            + (f", first {SHOWN_ROWS}" if blocked.height > SHOWN_ROWS else ""),
+            to=report,
+        )
+    _print_oulad_inputs(data, output)
 
 
 @app.command("run")
@@ -455,7 +692,7 @@ def plans_command(
     ] = None,
 ) -> None:
     """Price the same usage under every plan of a price book, cheapest first."""
-    first, last = _month(from_month), _month(through_month)
+    first, last = _month(from_month, "--from"), _month(through_month, "--through")
     try:
         result, folder = _usage_for_plans(
             source, price_book, timezone, naive_timezone, first, last
@@ -819,9 +1056,17 @@ def _plan_and_logs(
 
 
 def _progress(*paths: Path | None) -> Progress:
-    """A progress bar on standard error, shown when the inputs are long."""
+    """A progress bar on standard error, shown on a terminal when inputs are long."""
     size = sum(p.stat().st_size for p in paths if p is not None and p.is_file())
-    return Progress(transient=True, console=errors, disable=size < LONG_INPUT)
+    quiet = size < LONG_INPUT or not errors.is_terminal
+    return Progress(transient=True, console=errors, disable=quiet)
+
+
+def _refuse_overwrite(out: Path, option: str, *inputs: Path | None) -> None:
+    """Raise `LogFormatError` if writing ``out`` would replace an input file."""
+    if any(p is not None and out.resolve() == p.resolve() for p in inputs):
+        msg = f"{out}: {option} would overwrite an input file"
+        raise LogFormatError(msg, source=str(out), field=option.lstrip("-"))
 
 
 def _print_listing(frame: pl.DataFrame, title: str, *, to: Console = console) -> None:
@@ -874,7 +1119,7 @@ def reconcile_command(
     """Check an invoice against the logs (exit 0 matches, 1 differs, 2 bad input)."""
     from meter_sim.reconcile import read_invoice, read_vendor_report, reconcile
 
-    first, last = _month(from_month), _month(through_month)
+    first, last = _month(from_month, "--from"), _month(through_month, "--through")
     if plan is None and included is None and overage_price is None:
         msg = (
             "reconcile needs the plan the invoice follows: --plan PLAN.yaml "
@@ -911,7 +1156,9 @@ def reconcile_command(
             )
             bar.update(task, advance=1)
         if out is not None:
-            _write_reconciliation(result, out)
+            _write_reconciliation(
+                result, out, status_log, activity, invoice, vendor_report
+            )
     except MeterSimError as exc:
         raise _fail(exc) from None
     _print_reconciliation(result, output)
@@ -932,16 +1179,27 @@ def _reconciliation_tables(result: Reconciliation) -> dict[str, pl.DataFrame]:
     }
 
 
-def _write_reconciliation(result: Reconciliation, folder: Path) -> None:
+def _write_reconciliation(
+    result: Reconciliation, folder: Path, *inputs: Path | None
+) -> None:
     from meter_sim.reports import write_report
 
+    if folder.exists() and not folder.is_dir():
+        msg = f"{folder}: is a file; --out needs a folder"
+        raise LogFormatError(msg, source=str(folder), field="out")
+    tables = {
+        folder / f"{name}.csv": frame
+        for name, frame in _reconciliation_tables(result).items()
+    }
+    for path in tables:
+        _refuse_overwrite(path, "--out", *inputs)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         msg = f"{folder}: cannot create the folder: {exc.strerror or exc}"
         raise LogFormatError(msg, source=str(folder), field="out") from None
-    for name, frame in _reconciliation_tables(result).items():
-        write_report(frame, folder / f"{name}.csv", form="excel-csv")
+    for path, frame in tables.items():
+        write_report(frame, path, form="excel-csv")
 
 
 def _print_reconciliation(result: Reconciliation, output: OutputFormat) -> None:
@@ -962,6 +1220,10 @@ def _print_reconciliation(result: Reconciliation, output: OutputFormat) -> None:
     report = errors
     if output == "csv":
         sys.stdout.write(_as_text(result.months).write_csv())
+        if not result.rejected.is_empty():
+            _print_listing(
+                result.rejected, f"Rejected rows ({result.rejected.height})", to=errors
+            )
     else:
         report = console
         _print_reconciliation_tables(result)
@@ -1013,9 +1275,8 @@ def _print_reconciliation_tables(result: Reconciliation) -> None:
     )
     for month, findings in result.months.select("month", "findings").iter_rows():
         for k, finding in enumerate(findings.splitlines()):
-            console.print(
-                _safe(f"{month:%Y-%m}: " if k == 0 else "         ") + finding
-            )
+            lead = f"{month:%Y-%m}: " if k == 0 else "         "
+            console.print(_safe(lead + finding))
     differences = result.learner_months.filter(pl.col("verdict") != "billed_ok")
     if not differences.is_empty():
         _print_listing(
@@ -1075,9 +1336,12 @@ ExcelOption = Annotated[
 ]
 
 
-def _write(frame: pl.DataFrame, out: Path, *, excel: bool, what: str) -> None:
+def _write(
+    frame: pl.DataFrame, out: Path, *inputs: Path | None, excel: bool, what: str
+) -> None:
     from meter_sim.reports import write_report
 
+    _refuse_overwrite(out, "--out", *inputs)
     write_report(frame, out, form="excel-csv" if excel else None)
     errors.print(_safe(f"{what}: {frame.height} rows written to {out}"))
 
@@ -1099,7 +1363,7 @@ def report_status_command(
     """Learner status report: one row per learner and month, and why it is billed."""
     from meter_sim.reports import status_report
 
-    first, last = _month(from_month), _month(through_month)
+    first, last = _month(from_month, "--from"), _month(through_month, "--through")
     try:
         with _progress(status_log, activity) as bar:
             task = bar.add_task("reading the logs", total=2)
@@ -1123,7 +1387,9 @@ def report_status_command(
             )
             report = status_report(result, status)
             bar.update(task, advance=1)
-        _write(report, out, excel=excel, what="learner status report")
+        _write(
+            report, out, status_log, activity, excel=excel, what="learner status report"
+        )
     except MeterSimError as exc:
         raise _fail(exc) from None
 
@@ -1151,6 +1417,6 @@ def report_activity_command(
             result = bill(status, activity_log, plan=USAGE_ONLY, timezone=timezone)
             report = activity_report(result)
             bar.update(task, advance=1)
-        _write(report, out, excel=excel, what="activity report")
+        _write(report, out, status_log, activity, excel=excel, what="activity report")
     except MeterSimError as exc:
         raise _fail(exc) from None

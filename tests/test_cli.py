@@ -258,14 +258,277 @@ def test_bill_with_a_plan_file(status_csv: Path) -> None:
     assert "either --plan or --included" in err
 
 
-@needs_real_oulad
-def test_real_oulad_registrations_bill_end_to_end(tmp_path: Path) -> None:
-    status = tmp_path / "oulad-status.parquet"
-    code, out, _ = invoke("oulad", str(status), "--data", str(REAL_OULAD))
+# -- oulad: the hand-made excerpt in the OULAD format, and the real data ------
+
+EXCERPT = "tests/data/oulad-excerpt"  # hand-made; see its README
+STARTER = "scenarios/plans/starter.yaml"  # 45.00 a month + 9.00 per learner-month
+
+# Billable learners per month on the excerpt, worked out by hand in
+# tests/test_oulad.py (test_excerpt_monthly_learners).
+EXCERPT_MONTHLY_CSV = (
+    "month,explicit,always_active,course_window,just_in_time,monthly_sweep,batched\n"
+    "2013-09,2,2,2,2,2,2\n"
+    "2013-10,2,2,2,1,1,2\n"
+    "2013-11,2,2,2,1,1,2\n"
+    "2013-12,1,2,1,0,0,1\n"
+    "2014-01,2,3,2,2,2,2\n"
+    "2014-02,1,3,2,1,1,2\n"
+    "2014-03,1,3,1,0,0,1\n"
+    "2014-04,1,3,1,0,0,1\n"
+    "2014-05,1,3,1,0,0,1\n"
+    "2014-06,1,3,1,1,1,1\n"
+    "2014-07,1,3,1,0,0,1\n"
+    "2014-08,1,3,1,0,0,1\n"
+    "2014-09,1,3,1,1,1,1\n"
+)
+
+
+def test_oulad_csv_prints_the_monthly_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("METER_SIM_OULAD", raising=False)
+    code, out, err = invoke("oulad", EXCERPT, "--plan", STARTER, "--format", "csv")
+    assert code == 0
+    assert out == EXCERPT_MONTHLY_CSV
+    text = " ".join(err.split())
+    assert (
+        "studentAssessment.csv: 10 rows read, 5 used, 1 not activity (banked), 4 rejected"
+        in text
+    )
+    assert (
+        "13 needs (4 registrations, 5 submissions, 2 withdrawals, 2 final results) of 3 learners"
+        in text
+    )
+    assert "Rejected rows (6)" in text
+    assert "6 timeline(s) of 13 needs read and billed in" in text
+
+
+def test_oulad_json_sets_every_strategy_side_by_side() -> None:
+    code, out, _ = invoke("oulad", EXCERPT, "--plan", STARTER, "--format", "json")
+    assert code == 0
+    document = json.loads(out)
+    assert list(document) == [
+        "folder", "start_day", "timezone", "plan", "currency", "from", "through",
+        "strategies", "months", "inputs", "rejected",
+    ]  # fmt: skip
+    assert (document["folder"], document["start_day"], document["timezone"]) == (
+        EXCERPT,
+        1,
+        "Europe/London",
+    )
+    assert (document["plan"], document["from"], document["through"]) == (
+        "Starter",
+        "2013-09",
+        "2014-09",
+    )
+    summary = {
+        row["strategy"]: (row["learner_months"], row["total_ex_tax"], row["toggles"],
+                          row["blocked"])
+        for row in document["strategies"]
+    }  # fmt: skip
+    # 13 x 45.00 + learner-months x 9.00; see tests/test_oulad.py for the months.
+    assert summary == {
+        "explicit": (17, "738.00", 3, 1),
+        "always_active": (35, "900.00", 0, 0),
+        "course_window": (18, "747.00", 4, 0),
+        "just_in_time": (9, "666.00", 23, 0),
+        "monthly_sweep": (9, "666.00", 14, 0),
+        "batched": (18, "747.00", 4, 0),
+    }
+    assert document["months"][4] == {
+        "month": "2014-01", "explicit": 2, "always_active": 3, "course_window": 2,
+        "just_in_time": 2, "monthly_sweep": 2, "batched": 2,
+    }  # fmt: skip
+    assert [row["rows_rejected"] for row in document["inputs"]] == [0, 1, 1, 4]
+    assert [(r["line"], r["reason"].split(":")[0]) for r in document["rejected"]] == [
+        (5, "malformed number"),
+        (5, "no registration date"),
+        (8, "no placeable registration"),
+        (9, "no placeable registration"),
+        (10, "unknown assessment"),
+        (11, "malformed number"),
+    ]
+
+
+def test_oulad_table_without_a_plan_counts_learners_only() -> None:
+    code, out, _ = invoke("oulad", EXCERPT)
     assert code == 0
     text = " ".join(out.split())
-    assert "32593 registrations read: 32548 used, 45 rejected" in text
-    assert "no registration date" in text
+    assert (
+        "Billable learners per month: OULAD (tests/data/oulad-excerpt), day 0 on the 1st"
+        in text
+    )
+    assert (
+        "Strategies compared, 2013-09 to 2014-09: usage only (no plan or prices given)"
+        in text
+    )
+    assert "always_active │ 35 │ 0.00 │ 0.00 │ 0 │ 0.0 │ 0" in text
+    assert (
+        "assessments.csv: 4 rows read, 3 used, 0 not activity (banked), 1 rejected"
+        in text
+    )
+    assert "unknown assessment" in text
+
+
+def test_oulad_one_strategy_prints_its_monthly_bill() -> None:
+    code, out, err = invoke(
+        "oulad", EXCERPT, "--strategy", "course_window", "--grace-days", "30",
+        "--plan", STARTER, "--format", "csv",
+    )  # fmt: skip
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == (
+        "month,billable_learners,included_learners,overage_learners,base_fee,"
+        "overage_amount,total"
+    )
+    # Grace 30: 1002 is Active to 10 December, 1004 to 2 March (test_oulad.py).
+    billable = [int(line.split(",")[1]) for line in lines[1:]]
+    assert billable == [2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1]
+    assert lines[4] == "2013-12,2,0,2,45.00,18.00,63.00"
+    text = " ".join(err.split())
+    assert "course_window │ 20 │ 765.00 │ 765.00 │ 2 │ 0.0 │ 0" in text
+    assert "1 timeline(s) of 13 needs" in text
+
+
+def test_oulad_explicit_lists_the_needs_it_blocks() -> None:
+    code, out, _ = invoke(
+        "oulad", EXCERPT, "--strategy", "explicit", "--plan", STARTER,
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 0
+    document = json.loads(out)
+    assert document["strategy"] == "explicit"
+    assert document["summary"]["learner_months"] == 17
+    assert document["invoice"]["total_ex_tax"] == "738.00"
+    assert [m["billable_learners"] for m in document["months"]][:4] == [2, 2, 2, 1]
+    # 1002 withdrew on 10 November 2013 and submitted on 25 November (GMT).
+    assert document["blocked_needs"] == [
+        {
+            "learner_id": "1002", "at": "2013-11-25T12:00:00+00:00",
+            "event": "submission", "code_module": "KKK", "code_presentation": "2013J",
+            "line": 4,
+        }
+    ]  # fmt: skip
+
+
+def test_oulad_start_day_moves_the_period() -> None:
+    code, out, _ = invoke("oulad", EXCERPT, "--start-day", "15", "--format", "json")
+    assert code == 0
+    document = json.loads(out)
+    # LLL 2014B's last day becomes 2014-10-13 (day 240 from 15 February).
+    assert (document["start_day"], document["through"]) == (15, "2014-10")
+
+
+def test_oulad_folder_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METER_SIM_OULAD", EXCERPT)
+    code, out, _ = invoke("oulad", "--strategy", "always_active", "--format", "json")
+    assert code == 0
+    assert json.loads(out)["folder"] == EXCERPT
+
+
+def test_oulad_writes_the_registrations_status_log(tmp_path: Path) -> None:
+    status = tmp_path / "status.csv"
+    code, _, err = invoke(
+        "oulad", EXCERPT, "--strategy", "explicit", "--status-log", str(status),
+        "--format", "csv",
+    )  # fmt: skip
+    assert code == 0
+    assert "3 learners written to" in " ".join(err.split())
+    assert status.read_text().splitlines() == [
+        "learner_id,changed_at,is_active",
+        "1001,2013-09-01T08:00:00Z,true",
+        "1001,2014-09-29T16:00:00Z,false",
+        "1002,2013-09-21T08:00:00Z,true",
+        "1002,2013-11-10T17:00:00Z,false",
+        "1004,2014-01-29T09:00:00Z,true",
+        "1004,2014-01-31T17:00:00Z,false",
+    ]
+    code, out, _ = invoke(
+        "bill", str(status), "--timezone", "Europe/London", "--plan", STARTER,
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(out)["invoice"]["total_ex_tax"] == "738.00"  # as explicit
+
+
+def test_oulad_status_log_never_overwrites_an_input(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "oulad"
+    shutil.copytree(EXCERPT, folder)
+    target = folder / "studentRegistration.csv"
+    before = target.read_bytes()
+    code, _, err = invoke("oulad", str(folder), "--status-log", str(target))
+    assert code == 2
+    assert "--status-log would overwrite an input file" in err
+    assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--strategy", "lazy"],
+            "`--strategy`: one of explicit, always_active, course_window, "
+            "just_in_time, monthly_sweep, batched expected, got 'lazy'",
+        ),
+        (["--plan", STARTER, "--included", "3"], "either --plan or --included"),
+        (["--start-day", "29"], "Invalid value for '--start-day'"),
+        (["--grace-days", "-1"], "Invalid value for '--grace-days'"),
+    ],
+)
+def test_oulad_bad_options_exit_2(args: list[str], message: str) -> None:
+    code, _, err = invoke("oulad", EXCERPT, *args)
+    assert code == 2
+    assert message in " ".join(err.split())
+    assert "Traceback" not in err
+
+
+def test_oulad_status_log_needs_csv_or_parquet(tmp_path: Path) -> None:
+    out = tmp_path / "status.json"
+    code, _, err = invoke("oulad", EXCERPT, "--status-log", str(out))
+    assert code == 2
+    assert "the suffix must be `.csv` or `.parquet`, got `.json`" in " ".join(
+        err.split()
+    )
+    assert not out.exists()
+
+
+def test_oulad_missing_folder_names_it_and_how_to_set_it(tmp_path: Path) -> None:
+    code, _, err = invoke("oulad", str(tmp_path / "nowhere"))
+    assert code == 2
+    text = " ".join(err.split())
+    assert "OULAD folder not found" in text
+    assert "nowhere" in text
+    assert "METER_SIM_OULAD" in text
+
+
+def test_oulad_malformed_file_names_file_and_line(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "oulad"
+    shutil.copytree(EXCERPT, folder)
+    (folder / "assessments.csv").write_bytes(b'"code_module","id_assessment"\r\n')
+    code, _, err = invoke("oulad", str(folder))
+    assert code == 2
+    assert "assessments.csv:1: missing column(s) `code_presentation`" in " ".join(
+        err.split()
+    )
+
+
+@needs_real_oulad
+def test_real_oulad_end_to_end(tmp_path: Path) -> None:
+    status = tmp_path / "oulad-status.parquet"
+    code, out, _ = invoke(
+        "oulad", str(REAL_OULAD), "--strategy", "explicit", "--status-log",
+        str(status), "--plan", "scenarios/plans/enterprise.yaml", "--format", "json",
+    )  # fmt: skip
+    assert code == 0
+    oulad = json.loads(out)
+    registrations = oulad["inputs"][2]
+    assert (registrations["rows_read"], registrations["rows_used"]) == (32593, 32548)
+    assert len(oulad["rejected"]) == 45 + 3
+    # The written timeline, billed by `meter-sim bill`, gives the same bill.
     months_file = tmp_path / "months.parquet"
     code, out, _ = invoke(
         "bill", str(status), "--timezone", "Europe/London",
@@ -280,10 +543,12 @@ def test_real_oulad_registrations_bill_end_to_end(tmp_path: Path) -> None:
     # Independent count: distinct learners per month in the written learner-months.
     counted = written.group_by(pl.col("month").dt.to_string("%Y-%m")).len()
     assert dict(counted.rows()) == {k: v for k, v in usage.items() if v}
-    assert sum(usage.values()) == written.height
+    assert sum(usage.values()) == written.height == oulad["summary"]["learner_months"]
     assert written.select("learner_id", "month").is_unique().all()
-    status_rows = pl.read_parquet(status).height
-    assert status_rows == 60856
+    assert {m["month"]: m["billable_learners"] for m in oulad["months"]} == {
+        month: usage.get(month, 0) for month in (m["month"] for m in oulad["months"])
+    }
+    assert pl.read_parquet(status).height == 60856
 
 
 def test_csv_output_reports_rejections_on_stderr(status_csv: Path) -> None:
