@@ -1420,3 +1420,28 @@ def report_activity_command(
         _write(report, out, status_log, activity, excel=excel, what="activity report")
     except MeterSimError as exc:
         raise _fail(exc) from None
+
+
+@app.command("explore")
+def explore_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    out: Annotated[Path, typer.Option("--out", help="The HTML page to write (.html).")],
+) -> None:
+    """Write a pricing explorer: one offline HTML page with sliders and charts."""
+    from meter_sim.explore import explorer_data, write_explorer
+
+    try:
+        if out.suffix.lower() not in {".html", ".htm"}:
+            msg = f"{out}: `--out`: an .html file expected"
+            raise LogFormatError(msg, source=str(out), field="out")
+        _refuse_overwrite(out, "--out", scenario)
+        data = explorer_data(load_scenario(scenario))
+        size = write_explorer(data, out)
+    except MeterSimError as exc:
+        raise _fail(exc) from None
+    errors.print(
+        _safe(
+            f"pricing explorer of {data.scenario!r} written to {out} "
+            f"({size / 1024:,.0f} KiB; opens offline in any browser)"
+        )
+    )
