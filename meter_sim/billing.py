@@ -7,8 +7,12 @@ activity checked against the statuses and every rejected row collected.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,10 +20,21 @@ import polars as pl
 
 from meter_sim.exceptions import LogFormatError
 from meter_sim.lifecycle import Policy
-from meter_sim.logs import REJECTED_SCHEMA, prepare_activity_log, prepare_status_log
+from meter_sim.logs import (
+    REJECTED_SCHEMA,
+    pack_status,
+    packable,
+    packable_columns,
+    parse_status_log,
+    prepare_activity_log,
+    prepare_status_log,
+    read_status_log,
+)
 from meter_sim.metering import (
     activity_outcomes,
     learner_months,
+    month_index,
+    month_start_date,
     monthly_usage,
     period_of,
     rejected_activity,
@@ -28,6 +43,7 @@ from meter_sim.metering import (
 from meter_sim.pricing import invoice, monthly_bill
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import date
 
     from meter_sim.logs import ActivityLog, StatusLog
@@ -55,7 +71,7 @@ class Bill:
         ``deactivated_at`` (null while Active), ``created``.
     learner_months : pl.DataFrame
         ``learner_id`` String, ``month`` Date, ``reason`` Enum; one row per
-        billable learner-month.
+        billable learner-month, sorted by ``(learner_id, month)``.
     monthly : pl.DataFrame
         `meter_sim.pricing.MONTHLY_BILL_SCHEMA`: the month-by-month bill.
     invoice : Invoice
@@ -71,19 +87,93 @@ class Bill:
         ``"<source> (activity log)"``), ``rows_read``, ``rows_used``,
         ``rows_rejected`` Int64, with ``rows_read == rows_used + rows_rejected``.
         [rows]
+    still_active : int
+        Learners still Active at the end of the log (billed through
+        ``last_month`` only). [learners]
+    learner_month_count : int
+        Rows of ``learner_months``. [learner-months]
+    coded_intervals : pl.LazyFrame
+        ``intervals`` as the engine makes them (computed when asked for), with
+        ``learner_id`` UInt32 codes when ``learners`` is given.
+    coded_learner_months : pl.DataFrame or None
+        ``learner_months`` as the engine made them, codes likewise; None for a
+        bill run with `bill_streaming`, whose learner-months are in
+        ``learner_months_file``.
+    learners : pl.Series or None
+        String: the learner id of each code (`meter_sim.logs.PackedStatus`), for
+        a status log read on the fast path; ``intervals`` and
+        ``learner_months`` turn the codes back into ids the first time they are
+        asked for.
+    learner_months_file : Path or None
+        Where `bill_streaming` wrote the learner-months.
     """
 
     timezone: str
     plan: Plan
     first_month: date
     last_month: date
-    intervals: pl.DataFrame
-    learner_months: pl.DataFrame
     monthly: pl.DataFrame
     invoice: Invoice
     activity: pl.DataFrame | None
     rejected: pl.DataFrame
     inputs: pl.DataFrame
+    still_active: int
+    learner_month_count: int
+    coded_intervals: pl.LazyFrame = field(repr=False)
+    coded_learner_months: pl.DataFrame | None = field(repr=False)
+    learners: pl.Series | None = field(default=None, repr=False)
+    learner_months_file: Path | None = None
+
+    @functools.cached_property
+    def intervals(self) -> pl.DataFrame:
+        """The status intervals, learner ids as text (see the class docstring)."""
+        return self._decoded(self.coded_intervals.collect())
+
+    @functools.cached_property
+    def learner_months(self) -> pl.DataFrame:
+        """The billable learner-months, learner ids as text (class docstring)."""
+        if self.coded_learner_months is None:
+            assert self.learner_months_file is not None  # set by bill_streaming
+            return pl.read_parquet(self.learner_months_file)
+        return self._decoded(self.coded_learner_months)
+
+    def _decoded(self, frame: pl.DataFrame) -> pl.DataFrame:
+        if self.learners is None:
+            return frame
+        return frame.with_columns(self.learners.gather(frame["learner_id"]))
+
+    def write_learner_months(self, path: Path) -> None:
+        """Write the learner-months to a ``.csv`` or ``.parquet`` file.
+
+        As `meter_sim.reports.write_report`. A large Parquet file is written
+        with the ids decoded a batch at a time, so the text column is never held
+        whole in memory.
+
+        Raises
+        ------
+        LogFormatError
+            As `meter_sim.reports.write_report`.
+        """
+        from meter_sim.reports import write_report
+
+        months, learners = self.coded_learner_months, self.learners
+        parquet = path.suffix.lower() == ".parquet" and not path.is_dir()
+        if months is None or learners is None or not parquet:
+            write_report(self.learner_months, path)
+            return
+        _sink_decoded(months, learners, path)
+
+
+def _sink_decoded(months: pl.DataFrame, learners: pl.Series, path: Path) -> None:
+    """Write coded learner-months to Parquet, decoding ids a batch at a time."""
+    ids = pl.col("learner_id").map_batches(
+        learners.gather, return_dtype=pl.String, is_elementwise=True
+    )
+    try:
+        months.lazy().with_columns(ids).sink_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        msg = f"{path}: cannot write the report: {exc}"
+        raise LogFormatError(msg, source=str(path)) from None
 
 
 def _accounting(
@@ -162,20 +252,20 @@ def bill(
     .. [1] DESIGN.md sections 1 and 2.
     """
     check_timezone(timezone)
+    packed = status.packed
+    events = status.events if packed is None else packed.events
     if first_month is None or last_month is None:
-        if status.events.is_empty():
+        if events.is_empty():
             msg = f"{status.source}: the status log has no rows; nothing to bill"
             raise LogFormatError(msg, source=status.source)
-        default_first, default_last = period_of(status.events, timezone)
+        default_first, default_last = period_of(events, timezone)
         first_month = first_month or default_first
         last_month = last_month or default_last
     if first_month > last_month:
         msg = f"`--from` {first_month:%Y-%m} is after `--through` {last_month:%Y-%m}"
         raise LogFormatError(msg, field="from")
-    intervals = status_intervals(status.events.lazy()).collect()
-    months = learner_months(
-        intervals.lazy(), timezone, first_month, last_month
-    ).collect()
+    intervals = status_intervals(events.lazy())
+    months = learner_months(intervals, timezone, first_month, last_month).collect()
     usage = monthly_usage(months.lazy(), first_month, last_month).collect()
     rejected = [status.rejected]
     inputs = [_accounting(f"{status.source} (status log)", status.rows_read, rejected)]
@@ -194,8 +284,11 @@ def bill(
         plan=plan,
         first_month=first_month,
         last_month=last_month,
-        intervals=intervals,
-        learner_months=months,
+        still_active=_still_active(events),
+        learner_month_count=months.height,
+        coded_intervals=intervals,
+        coded_learner_months=months,
+        learners=None if packed is None else packed.learners,
         monthly=monthly_bill(usage, plan),
         invoice=invoice(usage, plan),
         activity=outcomes,
@@ -205,6 +298,248 @@ def bill(
             schema=["input", "rows_read", "rows_used", "rows_rejected"],
             orient="row",
         ),
+    )
+
+
+STREAM_CHUNK_ROWS = 8_000_000
+"""Status rows billed at a time by `bill_streaming` (bounds its memory). [rows]"""
+
+
+def bill_streaming(
+    path: Path,
+    learner_months_file: Path,
+    *,
+    plan: Plan,
+    timezone: str = DEFAULT_TIMEZONE,
+    first_month: date | None = None,
+    last_month: date | None = None,
+    chunk_rows: int = STREAM_CHUNK_ROWS,
+) -> Bill:
+    """Bill a status log larger than memory, a range of learners at a time.
+
+    The learners are split by id into ranges of about ``chunk_rows`` rows (from
+    a sample of the ids); each range is read (only its rows are kept), packed
+    and billed as by `bill`, and its learner-months are written to a part file;
+    the parts, in id order, are then joined into ``learner_months_file``. A
+    learner's rows all fall in one range, so the learner-months, monthly counts,
+    duplicates and conflicts are those of `bill` on the whole log. Peak memory is
+    about that of `bill` on ``chunk_rows`` rows (about 1 GiB for the default),
+    whatever the size of the log.
+
+    Parameters
+    ----------
+    path : Path
+        A Parquet status log that `meter_sim.logs.packable` accepts.
+    learner_months_file : Path
+        The ``.parquet`` file the learner-months are written to (replaced).
+    plan, timezone, first_month, last_month
+        As for `bill`; the default period is that of the whole log.
+    chunk_rows : int
+        Rows per range, roughly. [rows]
+
+    Returns
+    -------
+    Bill
+        As `bill`, with ``coded_learner_months`` None (the learner-months are
+        in ``learner_months_file``) and ``intervals`` not available.
+
+    Raises
+    ------
+    LogFormatError
+        As `meter_sim.logs.read_status_log` and `bill`; also if the file cannot
+        take the fast path (then bill it without streaming).
+    """
+    check_timezone(timezone)
+    source = str(path)
+    try:
+        schema = pl.read_parquet_schema(path)
+    except (pl.exceptions.PolarsError, OSError):
+        schema = pl.Schema()
+    if not packable(schema):
+        msg = (
+            f"{path}: streaming needs a Parquet status log with `learner_id` text "
+            "or integer, `changed_at` a time-zone-aware timestamp, `is_active` a "
+            "boolean, and no other status columns; bill it without --streaming"
+        )
+        raise LogFormatError(msg, source=source)
+    scan = pl.scan_parquet(path, glob=False)
+    at = pl.col("changed_at")
+    rows, earliest, latest = (
+        scan.select(
+            pl.len(),
+            month_start_date(month_index(at.min(), timezone)).alias("a"),
+            month_start_date(month_index(at.max(), timezone)).alias("b"),
+        )
+        .collect(engine="streaming")
+        .row(0)
+    )
+    if rows == 0:  # nothing to stream: bill it the ordinary way
+        return bill(
+            read_status_log(path),
+            plan=plan,
+            timezone=timezone,
+            first_month=first_month,
+            last_month=last_month,
+        )
+    first_month = first_month or earliest
+    last_month = last_month or latest
+    ids = pl.col("learner_id").cast(pl.String)
+    edges = _id_ranges(scan, ids, rows, chunk_rows)
+    work = Path(tempfile.mkdtemp(prefix=".meter-sim-", dir=learner_months_file.parent))
+    bills: list[_Summary] = []
+    try:
+        # One streaming pass splits the log by id range into files, row numbers
+        # kept (a sum of comparisons streams; search_sorted would not).
+        bucket = pl.sum_horizontal(
+            pl.lit(0, pl.UInt32), *((ids >= edge).cast(pl.UInt32) for edge in edges)
+        )
+        scan.with_row_index("line", offset=1).with_columns(
+            bucket.fill_null(0).alias("bucket")
+        ).sink_parquet(pl.PartitionBy(work / "in", key="bucket", include_key=False))
+        for index in range(len(edges) + 1):
+            folder = work / "in" / f"bucket={index}"
+            if not folder.exists():
+                continue
+            status = _bill_part(pl.scan_parquet(folder / "*.parquet"), schema, source)
+            part = bill(
+                status,
+                plan=plan,
+                timezone=timezone,
+                first_month=first_month,
+                last_month=last_month,
+            )
+            part.write_learner_months(work / f"{index:05d}.parquet")
+            bills.append(_summary(part))
+            del part  # keep only the summary: memory stays that of one range
+        parts = sorted(work.glob("*.parquet"))
+        try:
+            pl.scan_parquet(parts).sink_parquet(learner_months_file)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            msg = f"{learner_months_file}: cannot write the report: {exc}"
+            raise LogFormatError(msg, source=str(learner_months_file)) from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return _joined(
+        bills,
+        plan=plan,
+        timezone=timezone,
+        source=source,
+        rows=rows,
+        out=learner_months_file,
+    )
+
+
+def _bill_part(
+    chunk: pl.LazyFrame, schema: Mapping[str, pl.DataType], source: str
+) -> StatusLog:
+    """Pack one id range of a streamed log (its ``line`` column kept)."""
+    columns = [*packable_columns(schema), pl.col("line").cast(pl.Int64)]
+    status = pack_status(chunk.select(columns), source, loader=_no_events)
+    if status is None:  # the general path says what is wrong
+        raw = chunk.rename({"line": "__line__"}).collect()
+        parse_status_log(raw, source, line_word="row")
+        msg = (
+            f"{source}: some learner ids are blank or have spaces around them; "
+            "bill it without --streaming"
+        )
+        raise LogFormatError(msg, source=source, field="learner_id")
+    return status
+
+
+def _no_events() -> pl.DataFrame:
+    msg = "a streamed status log keeps no events; read it with read_status_log"
+    raise LogFormatError(msg)
+
+
+def _id_ranges(
+    scan: pl.LazyFrame, ids: pl.Expr, rows: int, chunk_rows: int
+) -> list[str]:
+    """Ids splitting the learners into ranges of about ``chunk_rows`` rows."""
+    ranges = -(-rows // chunk_rows)
+    if ranges <= 1:
+        return []
+    every = max(1, rows // (ranges * 1_000))
+    sample = (
+        scan.select(ids.alias("id"))
+        .gather_every(every)
+        .drop_nulls()
+        .collect(engine="streaming")
+        .to_series()
+        .sort()
+    )
+    picks = [sample[len(sample) * k // ranges] for k in range(1, ranges)]
+    return sorted(set(picks))
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """What `bill_streaming` keeps of the bill of one range of learners."""
+
+    usage: pl.DataFrame
+    rejected: pl.DataFrame
+    still_active: int
+    learner_month_count: int
+    first_month: date
+    last_month: date
+
+
+def _summary(part: Bill) -> _Summary:
+    return _Summary(
+        part.monthly.select("month", "billable_learners"),
+        part.rejected,
+        part.still_active,
+        part.learner_month_count,
+        part.first_month,
+        part.last_month,
+    )
+
+
+def _joined(
+    parts: list[_Summary],
+    *,
+    plan: Plan,
+    timezone: str,
+    source: str,
+    rows: int,
+    out: Path,
+) -> Bill:
+    """One bill from the bills of disjoint ranges of learners."""
+    usage = (
+        pl.concat([p.usage for p in parts])
+        .group_by("month")
+        .agg(pl.col("billable_learners").sum().cast(pl.UInt32))
+        .sort("month")
+    )
+    rejected = pl.concat([p.rejected for p in parts]).sort("source", "line")
+    label = f"{source} (status log)"
+    return Bill(
+        timezone=timezone,
+        plan=plan,
+        first_month=parts[0].first_month,
+        last_month=parts[0].last_month,
+        monthly=monthly_bill(usage, plan),
+        invoice=invoice(usage, plan),
+        activity=None,
+        rejected=rejected,
+        inputs=pl.DataFrame(
+            [_accounting(label, rows, [rejected])],
+            schema=["input", "rows_read", "rows_used", "rows_rejected"],
+            orient="row",
+        ),
+        still_active=sum(p.still_active for p in parts),
+        learner_month_count=sum(p.learner_month_count for p in parts),
+        coded_intervals=pl.LazyFrame(),
+        coded_learner_months=None,
+        learners=None,
+        learner_months_file=out,
+    )
+
+
+def _still_active(events: pl.DataFrame) -> int:
+    """Learners whose last row is Yes (events sorted by learner and time)."""
+    last = pl.col("learner_id") != pl.col("learner_id").shift(-1)
+    return int(
+        events.select((last.fill_null(value=True) & pl.col("is_active")).sum()).item()
     )
 
 

@@ -13,17 +13,19 @@ Parquet file ``line`` is the 1-based row number.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 
 from meter_sim.exceptions import LogFormatError
 from meter_sim.lifecycle import ActivityKind, Channel, ReadKind
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 UTC_US = pl.Datetime("us", "UTC")
 
@@ -99,14 +101,61 @@ class _Log:
     rows_read: int
 
 
-class StatusLog(_Log):
-    """A validated status log (attributes as `_Log`).
+@dataclass(frozen=True)
+class PackedStatus:
+    """A status log's events as integers: the fast path's form of the events.
 
-    ``events`` has the columns of `STATUS_SCHEMA`: ``line`` Int64, ``learner_id``
-    String, ``changed_at`` Datetime(us, UTC), ``is_active`` Boolean,
-    ``event_id``, ``channel``, ``actor`` String (nullable); sorted by
-    ``(learner_id, changed_at, line)``.
+    Built by `read_status_log` from a typed Parquet file (see `pack_status`);
+    `meter_sim.billing.bill` meters it without ever building the text columns.
+
+    Attributes
+    ----------
+    events : pl.DataFrame
+        ``learner_id`` UInt32 (a code: the index into ``learners``),
+        ``changed_at`` Datetime(us, UTC), ``is_active`` Boolean; duplicates
+        removed, sorted by ``(learner_id, changed_at)``, no Yes and No for one
+        learner at one instant.
+    learners : pl.Series
+        String: the distinct learner ids in ascending (byte) order; code ``i`` is
+        ``learners[i]``, so the order of codes is the order of the ids.
     """
+
+    events: pl.DataFrame
+    learners: pl.Series
+
+
+@dataclass(frozen=True)
+class StatusLog:
+    """A validated status log.
+
+    Attributes
+    ----------
+    rejected, source, rows_read
+        As `_Log`.
+    packed : PackedStatus or None
+        The events as integers, when the log was read on the fast path (a typed
+        Parquet file); None otherwise.
+    events : pl.DataFrame
+        Columns of `STATUS_SCHEMA`: ``line`` Int64, ``learner_id`` String,
+        ``changed_at`` Datetime(us, UTC), ``is_active`` Boolean, ``event_id``,
+        ``channel``, ``actor`` String (nullable); sorted by ``(learner_id,
+        changed_at, line)``. For a log read on the fast path it is built the first
+        time it is asked for (by reading the file again the general way), so a
+        bill that needs only ``packed`` never holds it.
+    """
+
+    loaded: pl.DataFrame | Callable[[], pl.DataFrame] = field(repr=False)
+    """``events``, or a function returning them (called at most once)."""
+    rejected: pl.DataFrame
+    source: str
+    rows_read: int
+    packed: PackedStatus | None = None
+
+    @functools.cached_property
+    def events(self) -> pl.DataFrame:
+        """The events (see the class docstring)."""
+        loaded = self.loaded
+        return loaded if isinstance(loaded, pl.DataFrame) else loaded()
 
 
 class ActivityLog(_Log):
@@ -339,18 +388,19 @@ def _instants_and_errors(
     dtype = frame.schema[name]
     if isinstance(dtype, pl.Datetime):
         col = pl.col(name).cast(pl.Datetime("us", dtype.time_zone))
+        blank = pl.when(col.is_null()).then(pl.lit("blank; a date-time is expected"))
         if dtype.time_zone is not None:
-            return col.dt.convert_time_zone("UTC"), pl.lit(None, pl.String)
+            return col.dt.convert_time_zone("UTC"), blank
         if naive_timezone is None:
             err = pl.lit(
                 "time has no time zone; store it in UTC or pass --naive-timezone TZ"
             )
-            return pl.lit(None, UTC_US), pl.when(col.is_not_null()).then(err)
+            return pl.lit(None, UTC_US), blank.otherwise(err)
         local = col.dt.replace_time_zone(
             naive_timezone, ambiguous="null", non_existent="null"
         )
         err = pl.lit(f"ambiguous or non-existent local time in {naive_timezone}")
-        return local.dt.convert_time_zone("UTC"), pl.when(local.is_null()).then(err)
+        return local.dt.convert_time_zone("UTC"), blank.when(local.is_null()).then(err)
     text = _text(name).str.replace(r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) ", "${1}T")
     text = text.str.replace(r"[zZ]$", "+00:00")
     has_offset = text.str.contains(_OFFSET)
@@ -720,6 +770,447 @@ def prepare_activity_log(
     return ActivityLog(kept, duplicates, source, events.height)
 
 
+# --- The fast path: typed Parquet, integer codes and one sort on a packed key ---
+
+FAST_ID_TYPES = "String or an integer type"
+"""``learner_id`` types the fast path reads (integers become their decimal text)."""
+
+
+def _micros(year: int) -> int:
+    """Microseconds since 1970-01-01 UTC of 1 January of ``year``, 00:00 UTC."""
+    days = np.datetime64(f"{year}-01-01", "D") - np.datetime64("1970-01-01", "D")
+    return int(days.astype(np.int64)) * 86_400_000_000
+
+
+PACKED_RANGE = (_micros(YEARS[0]), _micros(YEARS[1] + 1))
+"""Instants allowed on the fast path, ``[first, last)`` in microseconds since
+1970 UTC: the years `YEARS`, as the general path checks them. [us]"""
+
+CHUNK_ROWS = 2_000_000
+"""Rows of a sort key made at a time (bounds temporary memory). [rows]"""
+
+
+def packable(schema: Mapping[str, pl.DataType]) -> bool:
+    """Whether a Parquet status log can take the fast path.
+
+    It can when ``learner_id`` is text or an integer, ``changed_at`` a
+    time-zone-aware Datetime and ``is_active`` a Boolean, and none of the
+    optional columns (``event_id``, ``channel``, ``actor``) is present. Any
+    other file is read the general way (`parse_status_log`).
+    """
+    ids, at, flag = (schema.get(c) for c in STATUS_REQUIRED)
+    return (
+        ids is not None
+        and (ids == pl.String or ids.is_integer())
+        and isinstance(at, pl.Datetime)
+        and at.time_zone is not None
+        and flag == pl.Boolean
+        and not any(c in schema for c in ("event_id", "channel", "actor"))
+    )
+
+
+def packable_columns(schema: Mapping[str, pl.DataType]) -> list[pl.Expr]:
+    """Expressions selecting a packable file's columns for `pack_status`.
+
+    ``learner_id`` String (integers as decimal text), ``micros`` Int64
+    (microseconds since 1970 UTC), ``is_active`` Boolean.
+    """
+    at = schema["changed_at"]
+    assert isinstance(at, pl.Datetime)  # checked by `packable`
+    return [
+        pl.col("learner_id").cast(pl.String),
+        pl.col("changed_at")
+        .cast(pl.Datetime("us", at.time_zone))
+        .to_physical()
+        .alias("micros"),
+        pl.col("is_active"),
+    ]
+
+
+def _lexical_order(strings: pl.Series) -> np.ndarray:
+    """Indices that sort ``strings`` in ascending byte order, as ``sort`` does.
+
+    Ids of at most 16 bytes without NUL are read as two big-endian 64-bit words
+    (NUL-padded), whose order is the ids' order; when the words' varying bits
+    fit in 64 (as for most id schemes) one integer sort does, else a sort on
+    the two words. Other ids are sorted as text (slower).
+    """
+    widest = strings.str.len_bytes().max()
+    if widest is None or widest > 16 or strings.str.contains("\x00").any():  # type: ignore[operator]
+        return strings.arg_sort().to_numpy()
+    padded = pl.col("s").str.pad_end(16, "\x00").cast(pl.Binary)
+    words = strings.to_frame("s").select(
+        padded.bin.slice(start, 8)
+        .bin.reinterpret(dtype=pl.UInt64, endianness="big")
+        .alias(name)
+        for start, name in ((0, "high"), (8, "low"))
+    )
+    high, low = (_varying_bits(words[c].to_numpy()) for c in ("high", "low"))
+    if high[1] + low[1] > 64:
+        return words.with_row_index("i").sort("high", "low")["i"].to_numpy()
+    key = high[0] << np.uint64(low[1])
+    key |= low[0]
+    return pl.Series(key).arg_sort().to_numpy()
+
+
+def _varying_bits(words: np.ndarray) -> tuple[np.ndarray, int]:
+    """``words`` less their minimum, shifted past trailing zeros all share.
+
+    Returns the uint64 values (in the same order as ``words``) and how many
+    bits they need.
+    """
+    values = words - words.min()
+    common = int(np.bitwise_or.reduce(values))
+    if common == 0:
+        return values, 0
+    values >>= np.uint64((common & -common).bit_length() - 1)
+    return values, int(values.max()).bit_length()
+
+
+def _learner_groups(
+    first_hash: np.ndarray, second_hash: np.ndarray, *, prefix_bits: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Order rows so that each learner's rows are together, with one integer sort.
+
+    Each row's key is the top bits of a 64-bit hash of its learner id, then its
+    row number in the low bits; one sort of these keys groups the rows by hash
+    prefix and yields the row order. Ids are then told apart within a group by
+    a second, independent 64-bit hash (groups holding more than one id, a few by
+    chance, are put in order of that hash). Two ids are taken for one only if
+    both hashes agree (the prefix and the second hash: at least 99 bits for up
+    to 2**29 rows), a chance below 1e-14 even for 100 million learners.
+
+    Parameters
+    ----------
+    first_hash, second_hash : np.ndarray
+        uint64: two independent hashes of each row's learner id; fewer than
+        2**32 rows. ``first_hash`` is overwritten.
+    prefix_bits : int
+        At most this many bits of the first hash are used (tests use few, to
+        make groups hold many ids).
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray)
+        uint32 row numbers in grouped order (rows of one learner in file order),
+        and bool, True at the first row of each learner in that order.
+    """
+    n = first_hash.size
+    bits = max(1, (n - 1).bit_length())
+    drop = np.uint64(max(bits, 64 - prefix_bits))
+    key = first_hash
+    for start in range(0, n, CHUNK_ROWS):  # in place, a chunk at a time
+        part = key[start : start + CHUNK_ROWS]
+        part >>= drop
+        part <<= drop
+        part |= np.arange(start, start + part.size, dtype=np.uint64)
+    key = pl.Series(key).sort().to_numpy()
+    rows = np.empty(n, dtype=np.uint32)
+    group_starts = np.empty(n, dtype=bool)
+    group_starts[0] = True
+    for start in range(0, n, CHUNK_ROWS):
+        part = key[start : start + CHUNK_ROWS + 1]
+        rows[start : start + CHUNK_ROWS] = part[:CHUNK_ROWS] & np.uint64(
+            (1 << bits) - 1
+        )
+        np.not_equal(
+            part[1:] >> drop,
+            part[:-1] >> drop,
+            out=group_starts[start + 1 : start + part.size],
+        )
+    del key
+    second = _take(second_hash, rows)
+    first = group_starts.copy()
+    first[1:] |= second[1:] != second[:-1]
+    shared = first & ~group_starts  # two ids in one group
+    if shared.any():
+        _sort_shared_groups(rows, second, first, group_starts, np.flatnonzero(shared))
+    return rows, first
+
+
+def _take(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``values[rows]``, gathered by polars (in parallel, faster than numpy)."""
+    return pl.Series(values).gather(pl.Series(rows)).to_numpy()
+
+
+def _sort_shared_groups(
+    rows: np.ndarray,
+    second: np.ndarray,
+    first: np.ndarray,
+    group_starts: np.ndarray,
+    inside: np.ndarray,
+) -> None:
+    """Sort by (second hash, row) the groups holding more than one id; in place."""
+    starts = np.flatnonzero(group_starts)
+    group = np.unique(np.searchsorted(starts, inside, side="right") - 1)
+    after = np.minimum(group + 1, starts.size - 1)
+    ends = np.where(group + 1 < starts.size, starts[after], rows.size)
+    positions = np.concatenate(
+        [np.arange(a, b) for a, b in zip(starts[group], ends, strict=True)]
+    )
+    members = pl.DataFrame(
+        {
+            "group": np.repeat(np.arange(group.size), ends - starts[group]),
+            "second": second[positions],
+            "row": rows[positions],
+        }
+    ).sort("group", "second", "row")
+    rows[positions] = members["row"].to_numpy()
+    same = (members["second"] == members["second"].shift(1)) & (
+        members["group"] == members["group"].shift(1)
+    )
+    first[positions] = ~same.fill_null(value=False).to_numpy()
+
+
+def _sort_rows(
+    codes: np.ndarray, ticks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
+    """Sort rows by (code, ticks) and find repeated (learner, instant) pairs.
+
+    One sort of a packed 64-bit key (code, ticks) when it fits, else a sort on
+    the two columns. ``ticks`` (uint32 or int64, >= 0) are time steps since the
+    first instant, times two, plus one when Active, so Yes sorts after No at
+    one instant.
+
+    Returns
+    -------
+    (np.ndarray, np.ndarray, pl.DataFrame)
+        uint32 codes and ticks (of the input type) of the distinct rows, sorted;
+        and ``code``, ``instant`` (ticks // 2) of each (learner, instant) held by
+        more than one row (identical rows, or Yes and No).
+    """
+    time_bits = max(1, int(ticks.max()).bit_length())
+    code_bits = max(1, int(codes.max()).bit_length())
+    if code_bits + time_bits > 64:
+        frame = pl.DataFrame({"code": codes, "ticks": ticks}).sort("code", "ticks")
+        codes, ticks = frame["code"].to_numpy(), frame["ticks"].to_numpy()
+        instant = ticks >> 1
+        same = (codes[1:] == codes[:-1]) & (instant[1:] == instant[:-1])
+        keep = np.ones(codes.size, dtype=bool)
+        keep[1:] = ~same | (ticks[1:] != ticks[:-1])
+        at = np.flatnonzero(same)
+        repeated = pl.DataFrame({"code": codes[at], "instant": instant[at]})
+        return codes[keep], ticks[keep], repeated.cast({"instant": pl.Int64})
+    key = codes.astype(np.uint64)
+    key <<= np.uint64(time_bits)
+    for start in range(0, key.size, CHUNK_ROWS):
+        key[start : start + CHUNK_ROWS] |= ticks[start : start + CHUNK_ROWS].astype(
+            np.uint64
+        )
+    key = pl.Series(key).sort().to_numpy(writable=True)
+    same = np.empty(key.size - 1, dtype=bool)
+    keep = np.ones(key.size, dtype=bool)
+    one = np.uint64(1)
+    for start in range(0, key.size - 1, CHUNK_ROWS):  # a chunk at a time
+        part = key[start : start + CHUNK_ROWS + 1]
+        np.equal(
+            part[1:] >> one, part[:-1] >> one, out=same[start : start + part.size - 1]
+        )
+        np.not_equal(part[1:], part[:-1], out=keep[start + 1 : start + part.size])
+    mask = np.uint64((1 << time_bits) - 1)
+    twice = key[np.flatnonzero(same)]
+    repeated = pl.DataFrame(
+        {
+            "code": (twice >> np.uint64(time_bits)).astype(np.uint32),
+            "instant": ((twice & mask) >> one).astype(np.int64),
+        }
+    )
+    key = key[keep]
+    sorted_ticks = (key & mask).astype(ticks.dtype)
+    key >>= np.uint64(time_bits)
+    return key.astype(np.uint32), sorted_ticks, repeated
+
+
+def pack_status(
+    frame: pl.LazyFrame, source: str, *, loader: Callable[[], pl.DataFrame]
+) -> StatusLog | None:
+    """Validate a typed status log and pack it (the fast path of `read_status_log`).
+
+    Learner ids are hashed as the file is read (the text is not kept), rows are
+    grouped by learner with one integer sort (`_learner_groups`), the ids are
+    encoded to integer codes in id order, and the rows are ordered by (learner,
+    time, status) with one more sort, on a single packed 64-bit key. Identical
+    rows are then adjacent (counted once and listed), and so are Yes and No for
+    one learner at one instant (an error); both are reported by
+    `prepare_status_log` from the rows concerned, so the messages read as on the
+    general path.
+
+    Parameters
+    ----------
+    frame : pl.LazyFrame
+        ``learner_id`` String, ``micros`` Int64 (microseconds since 1970 UTC),
+        ``is_active`` Boolean, as from `packable_columns`; optionally ``line``
+        Int64 (the row's 1-based row in the file; default its position + 1).
+        Read twice (the ids are read again for the codes' dictionary).
+    source : str
+        The file, for messages and ``rejected``.
+    loader : callable
+        Returns `StatusLog.events` read the general way, if they are asked for.
+
+    Returns
+    -------
+    StatusLog or None
+        With ``packed`` set. None when the log needs the general path: no rows,
+        a null, a time outside `YEARS`, a blank learner id or one with spaces
+        around it (the general path then reports or normalises them).
+
+    Raises
+    ------
+    LogFormatError
+        If one learner is set to Yes and No at the same instant (naming both
+        rows).
+    """
+    columns = frame.collect_schema().names()
+    micros = pl.col("micros")
+    n, nulls, lo, hi, whole_s, whole_ms = (
+        frame.select(
+            pl.len(),
+            micros.null_count(),
+            micros.min().alias("lo"),
+            micros.max().alias("hi"),
+            (micros % 1_000_000 == 0).all().alias("s"),
+            (micros % 1_000 == 0).all().alias("ms"),
+        )
+        .collect(engine="streaming")
+        .row(0)
+    )
+    if n == 0 or n >= 2**32 or nulls or lo < PACKED_RANGE[0] or hi >= PACKED_RANGE[1]:
+        return None
+    unit = 1_000_000 if whole_s else 1_000 if whole_ms else 1
+    # Time in steps of `unit` since the first instant, x 2, + 1 when Active.
+    small = (hi - lo) // unit < 2**31
+    ids = pl.col("learner_id")
+    read = frame.select(
+        ids.hash(seed=0).alias("first_hash"),
+        ids.hash(seed=1).alias("second_hash"),
+        ((micros - lo) // unit * 2 + pl.col("is_active").cast(pl.Int64))
+        .cast(pl.UInt32 if small else pl.Int64)
+        .alias("ticks"),
+        (ids.is_null() | pl.col("is_active").is_null()).alias("missing"),
+        *(["line"] if "line" in columns else []),
+    ).collect(engine="streaming")
+    if read["missing"].any():
+        return None
+    line = read["line"].rechunk() if "line" in columns else None
+    # Each column is made one array, then let go, to keep memory low.
+    first_hash = read["first_hash"].to_numpy(writable=True)
+    read = read.drop("first_hash")
+    second_hash = read["second_hash"].to_numpy()
+    read = read.drop("second_hash")
+    ticks = read["ticks"].to_numpy()
+    del read
+    rows, first = _learner_groups(first_hash, second_hash)
+    del first_hash, second_hash
+    learners, rank = _dictionary(frame, rows[first])
+    if learners is None:
+        return None
+    codes = rank[np.cumsum(first, dtype=np.uint32) - 1]  # rows' codes, grouped
+    del first, rank
+    ticks = _take(ticks, rows)
+    sorted_codes, sorted_ticks, repeated = _sort_rows(codes, ticks)
+    rejected = REJECTED_SCHEMA.to_frame()
+    if not repeated.is_empty():
+        grouped = pl.DataFrame({"code": codes, "ticks": ticks, "row": rows})
+        rejected = _recheck(grouped, repeated, learners, source, line, lo=lo, unit=unit)
+    del codes, ticks, rows
+    changed_at = pl.Series(sorted_ticks >> 1).cast(pl.Int64) * unit + lo
+    events = pl.DataFrame(
+        {
+            "learner_id": sorted_codes,
+            "changed_at": changed_at.cast(UTC_US),
+            "is_active": (sorted_ticks & 1).astype(bool),
+        }
+    )
+    return StatusLog(loader, rejected, source, n, packed=PackedStatus(events, learners))
+
+
+def _dictionary(
+    frame: pl.LazyFrame, first_rows: np.ndarray
+) -> tuple[pl.Series | None, np.ndarray]:
+    """The learner ids in id order, and the code of each group of `_learner_groups`.
+
+    Parameters
+    ----------
+    frame : pl.LazyFrame
+        As for `pack_status` (its ``learner_id`` column is read).
+    first_rows : np.ndarray
+        uint32: the row of each learner's first row, in group order.
+
+    Returns
+    -------
+    (pl.Series or None, np.ndarray)
+        String ids in ascending order (None if one is blank or has spaces around
+        it), and uint32 the code (index into the ids) of each group.
+    """
+    wanted = np.zeros(int(first_rows.max()) + 1, dtype=bool)
+    wanted[first_rows] = True
+    # Position of each group's first row among the wanted rows, in file order.
+    position = (np.cumsum(wanted, dtype=np.uint32) - 1)[first_rows]
+    ids = frame.select("learner_id").collect(engine="streaming").to_series()
+    ids = ids.head(wanted.size).filter(pl.Series(wanted)).rechunk()
+    if (ids.str.strip_chars() != ids).any() or (ids == "").any():
+        return None, position
+    order = _lexical_order(ids)
+    learners = ids.gather(order)
+    by_row = np.empty(order.size, dtype=np.uint32)
+    by_row[order] = np.arange(order.size, dtype=np.uint32)
+    return learners, by_row[position]
+
+
+def _recheck(
+    grouped: pl.DataFrame,
+    repeated: pl.DataFrame,
+    learners: pl.Series,
+    source: str,
+    line: pl.Series | None,
+    *,
+    lo: int,
+    unit: int,
+) -> pl.DataFrame:
+    """Duplicates and conflicts, from the rows at each repeated (learner, instant).
+
+    Parameters
+    ----------
+    grouped : pl.DataFrame
+        Every row: ``code`` UInt32, ``ticks`` (as in `pack_status`), ``row``
+        UInt32 (0-based position in the file, or in ``line``).
+    repeated : pl.DataFrame
+        ``code``, ``instant`` (ticks // 2) of each (learner, instant) held by
+        more than one row.
+    line : pl.Series or None
+        Int64 line of each row; None: the position + 1.
+
+    Returns
+    -------
+    pl.DataFrame
+        The ``rejected`` frame of `prepare_status_log` on those rows.
+
+    Raises
+    ------
+    LogFormatError
+        As `prepare_status_log`, for Yes and No at one instant.
+    """
+    instants = repeated["instant"].unique().implode()
+    involved = (
+        grouped.lazy()
+        .with_columns((pl.col("ticks").cast(pl.Int64) // 2).alias("instant"))
+        .filter(pl.col("instant").is_in(instants))
+        .join(repeated.lazy().unique(), on=["code", "instant"], how="semi")
+        .collect()
+    )
+    at = involved["row"]
+    frame = involved.select(
+        (pl.col("row").cast(pl.Int64) + 1 if line is None else line.gather(at)).alias(
+            "line"
+        ),
+        learners.gather(involved["code"]).alias("learner_id"),
+        (pl.col("instant") * unit + lo).cast(UTC_US).alias("changed_at"),
+        (pl.col("ticks") % 2 == 1).alias("is_active"),
+        *(pl.lit(None, pl.String).alias(c) for c in ("event_id", "channel", "actor")),
+    )
+    return prepare_status_log(frame, source, line_word="row").rejected
+
+
 def read_status_log(
     path: str | Path, *, naive_timezone: str | None = None
 ) -> StatusLog:
@@ -744,10 +1235,30 @@ def read_status_log(
         invalid (see `parse_status_log`).
     """
     path = Path(path)
-    frame, line_word = _read_table(path)
-    return parse_status_log(
-        frame, str(path), naive_timezone=naive_timezone, line_word=line_word
-    )
+
+    def general() -> StatusLog:
+        frame, line_word = _read_table(path)
+        return parse_status_log(
+            frame, str(path), naive_timezone=naive_timezone, line_word=line_word
+        )
+
+    if path.suffix.lower() == ".parquet" and path.is_file():
+        packed = _read_packed(path, lambda: general().events)
+        if packed is not None:
+            return packed
+    return general()
+
+
+def _read_packed(path: Path, loader: Callable[[], pl.DataFrame]) -> StatusLog | None:
+    """The fast path of `read_status_log`, or None if the file cannot take it."""
+    try:
+        schema = pl.read_parquet_schema(path)
+    except (pl.exceptions.PolarsError, OSError):
+        return None  # the general path says what is wrong
+    if not packable(schema):
+        return None
+    frame = pl.scan_parquet(path, glob=False).select(packable_columns(schema))
+    return pack_status(frame, str(path), loader=loader)
 
 
 def read_activity_log(

@@ -8,7 +8,11 @@ Active at any instant of it, however often the status was toggled [1]_.
 Months are handled as integer month indices (``year * 12 + month - 1``) of the
 instant's local wall-clock date, so month edges follow DST exactly: a month starts
 at local midnight on the 1st, or where that does not exist, at the first instant
-of the 1st.
+of the 1st. The local month of an instant is looked up in a per-UTC-day table
+(the month at the day's start, and the instant in the day at which the next
+month starts, if one does): exact for DST, and much faster than converting every
+instant to local time. Learner ids may be text or integer codes (the fast path of
+`meter_sim.logs` encodes them); only their equality and order are used.
 
 References
 ----------
@@ -18,9 +22,12 @@ References
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import functools
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
+import numpy as np
 import polars as pl
 
 from meter_sim.lifecycle import (
@@ -29,6 +36,7 @@ from meter_sim.lifecycle import (
     Channel,
     Outcome,
     ReadKind,
+    month_start,
 )
 from meter_sim.logs import REJECTED_SCHEMA
 
@@ -42,28 +50,100 @@ ReasonEnum = pl.Enum(REASONS)
 OutcomeEnum = pl.Enum([str(o) for o in Outcome])
 
 
+TABLE_YEARS = (1800, 2400)
+"""Years covered by the month tables, ``[first, last)``: instants and months
+outside are clamped to the edges (logs only hold the years 1900 to 2199)."""
+
+DAY_US = 86_400_000_000
+"""Microseconds in a UTC day. [us]"""
+
+_EPOCH = date(1970, 1, 1)
+_FIRST_MONTH = TABLE_YEARS[0] * 12
+_FIRST_DAY = (date(TABLE_YEARS[0], 1, 1) - _EPOCH).days
+
+
+@functools.lru_cache(maxsize=8)
+def _day_table(timezone: str) -> tuple[pl.Series, pl.Series]:
+    """Per UTC day of `TABLE_YEARS`: local month at its start, next month's start.
+
+    Months are at least 28 days long, so a UTC day holds at most one local month
+    start; month starts are `meter_sim.lifecycle.month_start` (local midnight on
+    the 1st, or the first instant of the 1st where midnight does not exist).
+
+    Returns
+    -------
+    (pl.Series, pl.Series)
+        Int32 month index at 00:00 UTC of each day [months], and Int64 instant
+        (microseconds since 1970 UTC) within that day at which the next local
+        month starts, or the largest Int64 when none does. [us]
+    """
+    zone = ZoneInfo(timezone)
+    # One month either side: local time differs from UTC by less than a day.
+    months = np.arange(_FIRST_MONTH - 1, TABLE_YEARS[1] * 12 + 1)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    starts = np.array(
+        [
+            (month_start(date(int(m) // 12, int(m) % 12 + 1, 1), zone) - epoch)
+            // timedelta(microseconds=1)
+            for m in months
+        ],
+        dtype=np.int64,
+    )
+    n_days = (date(TABLE_YEARS[1], 1, 1) - date(TABLE_YEARS[0], 1, 1)).days
+    day_start = (np.arange(n_days, dtype=np.int64) + _FIRST_DAY) * DAY_US
+    at = np.searchsorted(starts, day_start, side="right") - 1
+    following = starts[at + 1]
+    edge = np.where(following < day_start + DAY_US, following, np.iinfo(np.int64).max)
+    return (
+        pl.Series(months[at], dtype=pl.Int32),
+        pl.Series(edge, dtype=pl.Int64),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _month_days() -> pl.Series:
+    """Int32 days since 1970-01-01 of the 1st of each month of `TABLE_YEARS`."""
+    days = [
+        (date(m // 12, m % 12 + 1, 1) - _EPOCH).days
+        for m in range(_FIRST_MONTH, TABLE_YEARS[1] * 12)
+    ]
+    return pl.Series(days, dtype=pl.Int32)
+
+
 def month_index(instant: pl.Expr, timezone: str) -> pl.Expr:
     """Integer month index of a UTC instant in a billing time zone.
+
+    Looked up per UTC day (see the module docstring); exact for DST.
 
     Parameters
     ----------
     instant : pl.Expr
-        A Datetime(us, UTC) expression.
+        A Datetime expression (any time unit; time-zone aware, or naive UTC), in
+        the years of `TABLE_YEARS`.
     timezone : str
         IANA billing time zone.
 
     Returns
     -------
     pl.Expr
-        Int32 ``year * 12 + month - 1`` of the local date. [months]
+        Int32 ``year * 12 + month - 1`` of the local date (null for a null
+        instant). [months]
     """
-    local = instant.dt.convert_time_zone(timezone)
-    return (local.dt.year().cast(pl.Int32) * 12 + local.dt.month().cast(pl.Int32)) - 1
+    months, edges = _day_table(timezone)
+    micros = instant.dt.cast_time_unit("us").to_physical()
+    day = (micros // DAY_US - _FIRST_DAY).clip(0, months.len() - 1)
+    later = (micros >= pl.lit(edges).gather(day)).cast(pl.Int32)
+    return pl.lit(months).gather(day) + later
 
 
 def month_start_date(index: pl.Expr) -> pl.Expr:
-    """The first day (Date) of the month with integer index ``index``."""
-    return pl.date(index // 12, index % 12 + 1, 1)
+    """The first day (Date) of the month with integer index ``index``.
+
+    Looked up in a table of `TABLE_YEARS` (much faster than ``pl.date``).
+    """
+    days = _month_days()
+    at = (index.cast(pl.Int32) - _FIRST_MONTH).clip(0, days.len() - 1)
+    return pl.lit(days).gather(at).cast(pl.Date)
 
 
 def date_to_index(month: date) -> int:
@@ -167,22 +247,23 @@ def learner_months(
         )
         .filter(pl.col("m_lo") <= pl.col("m_hi"))
     )
-    code = (
+    created, carried, reactivated = (pl.lit(r, ReasonEnum) for r in REASONS)
+    reason = (
         pl.when(pl.col("created") & (pl.col("m") == pl.col("m_start")))
-        .then(0)
+        .then(created)
         .when(pl.col("m") > pl.col("m_start"))
-        .then(1)
-        .otherwise(2)
+        .then(carried)
+        .otherwise(reactivated)
     )
     return (
-        spans.with_columns(pl.int_ranges("m_lo", pl.col("m_hi") + 1).alias("m"))
+        spans.with_columns(
+            pl.int_ranges("m_lo", pl.col("m_hi") + 1, dtype=pl.Int32).alias("m")
+        )
         .explode("m")
         .select(
             "learner_id",
             month_start_date(pl.col("m")).alias("month"),
-            code.replace_strict(
-                dict(enumerate(REASONS)), return_dtype=ReasonEnum
-            ).alias("reason"),
+            reason.alias("reason"),
         )
     )
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from meter_sim.billing import bill, run_scenario
+from meter_sim.billing import bill, bill_streaming, run_scenario
 from meter_sim.exceptions import LogFormatError
 from meter_sim.lifecycle import Outcome
-from meter_sim.logs import parse_status_log
+from meter_sim.logs import parse_status_log, read_status_log
 from meter_sim.pricing import Plan
 from meter_sim.scenario import load_scenario
 from tests.helpers import status_log
@@ -95,3 +95,88 @@ def test_default_period_is_first_to_last_row_and_checks() -> None:
     assert bill(
         empty, plan=plan, first_month=date(2018, 1, 1), last_month=date(2018, 2, 1)
     ).monthly["billable_learners"].to_list() == [0, 0]
+
+
+def random_log(tmp_path: Path, *, learners: int = 300, seed: int = 3) -> Path:
+    """A typed Parquet status log with toggles, repeats and duplicates."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = learners * 6
+    ids = rng.integers(0, learners, n)
+    seconds = rng.integers(0, 3 * 365 * 86_400, n)
+    frame = pl.DataFrame(
+        {
+            "learner_id": [f"L{i}" for i in ids],
+            "changed_at": pl.Series(seconds * 1_000_000 + 1_500_000_000_000_000).cast(
+                pl.Datetime("us", "UTC")
+            ),
+            "is_active": rng.random(n) < 0.6,
+        }
+    ).unique(["learner_id", "changed_at"], keep="first", maintain_order=True)
+    frame = pl.concat([frame, frame.head(25)])  # duplicated rows
+    path = tmp_path / "status.parquet"
+    frame.write_parquet(path)
+    return path
+
+
+PLAN = Plan(
+    name="p",
+    currency="AUD",
+    base_fee=Decimal(0),
+    included_learners=10,
+    overage_price=Decimal("2.50"),
+)
+
+
+def test_fast_path_bill_equals_the_general_path(tmp_path: Path) -> None:
+    path = random_log(tmp_path)
+    fast = read_status_log(path)
+    assert fast.packed is not None
+    general = parse_status_log(pl.read_parquet(path), "x", line_word="row")
+    a, b = bill(fast, plan=PLAN), bill(general, plan=PLAN)
+    assert a.learner_months.equals(b.learner_months)
+    assert a.learner_months.schema == b.learner_months.schema
+    assert a.intervals.equals(b.intervals)
+    assert a.monthly.equals(b.monthly)
+    assert a.still_active == b.still_active
+    assert a.learner_months.equals(a.learner_months.sort("learner_id", "month"))
+    assert a.rejected.height == 25
+
+
+def test_streaming_bill_equals_the_in_memory_bill(tmp_path: Path) -> None:
+    path = random_log(tmp_path, learners=500)
+    whole = bill(read_status_log(path), plan=PLAN)
+    out = tmp_path / "months.parquet"
+    streamed = bill_streaming(path, out, plan=PLAN, chunk_rows=700)
+    assert pl.read_parquet(out).equals(whole.learner_months)
+    assert streamed.learner_months.equals(whole.learner_months)
+    assert streamed.monthly.equals(whole.monthly)
+    assert streamed.rejected.equals(whole.rejected)
+    assert streamed.inputs.equals(whole.inputs)
+    assert streamed.still_active == whole.still_active
+    assert not list(tmp_path.glob(".meter-sim-*"))  # its work files are gone
+
+
+def test_streaming_needs_a_typed_parquet_log(tmp_path: Path) -> None:
+    csv = tmp_path / "status.csv"
+    csv.write_text("learner_id,changed_at,is_active\nL1,2018-04-11T00:00:00Z,y\n")
+    with pytest.raises(LogFormatError, match="streaming needs a Parquet status log"):
+        bill_streaming(csv, tmp_path / "out.parquet", plan=PLAN)
+
+
+def test_bill_command_streaming(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from meter_sim.cli import app
+
+    path = random_log(tmp_path)
+    out = tmp_path / "months.parquet"
+    args = ["bill", str(path), "--learner-months", str(out), "--format", "csv"]
+    streamed = CliRunner().invoke(app, [*args, "--streaming"])
+    assert streamed.exit_code == 0, streamed.output
+    in_memory = CliRunner().invoke(app, args)
+    assert streamed.stdout == in_memory.stdout
+    missing = CliRunner().invoke(app, ["bill", str(path), "--streaming"])
+    assert missing.exit_code == 2
+    assert "give --learner-months" in missing.output

@@ -5,14 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 import pytest
 
 from meter_sim.exceptions import LogFormatError
-from meter_sim.logs import read_activity_log, read_status_log
+from meter_sim.logs import (
+    _learner_groups,
+    _lexical_order,
+    _sort_rows,
+    read_activity_log,
+    read_status_log,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from meter_sim.logs import StatusLog
 
 
 def write(tmp_path: Path, text: str, name: str = "status.csv") -> Path:
@@ -397,3 +406,139 @@ def test_long_values_are_cut_in_messages(tmp_path: Path) -> None:
 def test_a_folder_is_not_a_file(tmp_path: Path) -> None:
     with pytest.raises(LogFormatError, match="is a folder"):
         read_status_log(tmp_path)
+
+
+# --- The fast path: typed Parquet ------------------------------------------------
+
+
+def typed_parquet(tmp_path: Path, rows: list[tuple[object, datetime, bool]]) -> Path:
+    path = tmp_path / "typed.parquet"
+    pl.DataFrame(
+        {
+            "learner_id": [r[0] for r in rows],
+            "changed_at": [r[1] for r in rows],
+            "is_active": [r[2] for r in rows],
+        },
+        schema_overrides={"changed_at": pl.Datetime("ms", "Australia/Sydney")},
+    ).write_parquet(path)
+    return path
+
+
+def decoded(log: StatusLog) -> pl.DataFrame:
+    assert log.packed is not None
+    events = log.packed.events
+    return events.with_columns(log.packed.learners.gather(events["learner_id"]))
+
+
+def at(day: int, hour: int = 0, millisecond: int = 0) -> datetime:
+    return datetime(2018, 4, day, hour, 0, 0, millisecond * 1000, tzinfo=UTC)
+
+
+def test_typed_parquet_takes_the_fast_path_with_the_same_answer(
+    tmp_path: Path,
+) -> None:
+    rows: list[tuple[object, datetime, bool]] = [
+        ("L2", at(3), True),
+        ("L10", at(2, 5, 250), True),
+        ("L2", at(1), False),
+        ("L10", at(2, 5, 250), True),  # duplicate of row 2
+        ("é", at(4), True),
+        ("L2", at(3), True),  # duplicate of row 1
+        ("L10", at(9), False),
+        ("A-very-long-learner-id-beyond-16-bytes", at(5), True),
+    ]
+    path = typed_parquet(tmp_path, rows)
+    log = read_status_log(path)
+    assert log.packed is not None
+    assert log.rows_read == 8
+    # The general path, on the same rows, says the same.
+    general = log.events
+    assert decoded(log).equals(general.select("learner_id", "changed_at", "is_active"))
+    assert log.packed.learners.to_list() == sorted({str(r[0]) for r in rows})
+    assert log.rejected.select("line", "reason").rows() == [
+        (4, "duplicate of row 2; counted once"),
+        (6, "duplicate of row 1; counted once"),
+    ]
+
+
+def test_fast_path_integer_ids_sort_as_text(tmp_path: Path) -> None:
+    path = typed_parquet(tmp_path, [(1000, at(1), True), (999, at(2), True)])
+    log = read_status_log(path)
+    assert log.packed is not None
+    assert log.packed.learners.to_list() == ["1000", "999"]
+
+
+def test_fast_path_conflict_names_both_rows(tmp_path: Path) -> None:
+    path = typed_parquet(
+        tmp_path, [("L1", at(1), True), ("L2", at(1), True), ("L1", at(1), False)]
+    )
+    with pytest.raises(
+        LogFormatError,
+        match=r"row 3: `is_active`: learner 'L1' is set to Yes \(row 1\) and No "
+        r"\(row 3\) at the same instant 2018-04-01T00:00:00",
+    ):
+        read_status_log(path)
+
+
+@pytest.mark.parametrize(
+    ("learner", "when", "message"),
+    [
+        (None, at(1), r"row 2: `learner_id`: blank"),
+        ("  ", at(1), r"row 2: `learner_id`: blank"),
+        ("L1", datetime(1899, 12, 31, 23, tzinfo=UTC), "outside the supported years"),
+    ],
+)
+def test_fast_path_still_validates(
+    tmp_path: Path, learner: str | None, when: datetime, message: str
+) -> None:
+    path = typed_parquet(tmp_path, [("L0", at(1), True), (learner, when, True)])
+    with pytest.raises(LogFormatError, match=message):
+        read_status_log(path)
+
+
+def test_fast_path_spaces_around_ids_are_trimmed_as_on_the_general_path(
+    tmp_path: Path,
+) -> None:
+    log = read_status_log(typed_parquet(tmp_path, [(" L1 ", at(1), True)]))
+    assert log.packed is None  # the general path took it
+    assert log.events["learner_id"].to_list() == ["L1"]
+
+
+def test_learner_groups_tell_ids_apart_when_hash_prefixes_collide() -> None:
+    ids = pl.Series([f"L{i % 50}" for i in range(400)])
+    first = ids.hash(seed=0).to_numpy(writable=True)
+    second = ids.hash(seed=1).to_numpy()
+    # Two bits of the first hash: every group holds many ids.
+    rows, starts = _learner_groups(first, second, prefix_bits=2)
+    grouped = ids.gather(pl.Series(rows))
+    assert int(starts.sum()) == 50
+    learner_of_row = np.cumsum(starts) - 1
+    assert pl.DataFrame({"id": grouped, "g": learner_of_row}).n_unique() == 50
+    # Rows of one learner stay in file order.
+    for group in range(50):
+        members = rows[learner_of_row == group]
+        assert (np.diff(members.astype(np.int64)) > 0).all()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["b", "a", "ab", "", "a\x00b", "zz"],
+        ["S000000010", "S000000002", "S100000000", "S000000001"],
+        ["short", "a-much-longer-learner-id-of-many-bytes", "é", "e"],
+        ["1000", "999", "10", "1"],
+    ],
+)
+def test_lexical_order_is_the_order_of_sort(values: list[str]) -> None:
+    series = pl.Series(values)
+    order = _lexical_order(series)
+    assert series.gather(pl.Series(order)).to_list() == sorted(values)
+
+
+def test_sort_rows_without_room_for_a_packed_key() -> None:
+    codes = np.array([3, 1, 3, 2**20, 1], dtype=np.uint32)
+    ticks = np.array([2**50, 7, 2**50, 4, 6], dtype=np.int64)
+    got_codes, got_ticks, repeated = _sort_rows(codes, ticks)
+    assert got_codes.tolist() == [1, 1, 3, 2**20]
+    assert got_ticks.tolist() == [6, 7, 2**50, 4]
+    assert repeated.rows() == [(1, 3), (3, 2**49)]
