@@ -13,7 +13,11 @@ The loader also
 - reads YAML floats as `decimal.Decimal` from their source text, never as binary
   floats, so that money stays exact (DESIGN.md section 1, Charging);
 - rejects duplicate keys, which PyYAML would otherwise silently overwrite;
-- refuses alias bombs ("billion laughs") and very deep nesting.
+- refuses alias bombs ("billion laughs"), very deep nesting, files larger than
+  `MAX_BYTES` and whole numbers of more than `MAX_DIGITS` digits, so that a
+  hostile file costs bounded time and memory;
+- cuts long values and source lines in its messages, so that a message stays
+  readable whatever the file holds.
 """
 
 from __future__ import annotations
@@ -50,7 +54,9 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_ALIASES",
     "MAX_ALIAS_EXPANSION",
+    "MAX_BYTES",
     "MAX_DEPTH",
+    "MAX_DIGITS",
     "MAX_PROBLEMS",
     "NO_VALUE",
     "KeyPath",
@@ -77,8 +83,22 @@ MAX_ALIAS_EXPANSION: Final = 10_000
 MAX_PROBLEMS: Final = 10
 """Most problems spelled out in one `ScenarioError`; the rest are counted."""
 
+MAX_BYTES: Final = 2_000_000
+"""Largest YAML file read (PyYAML parses about 100 kB a second; a scenario of
+tens of thousands of learners fits). [bytes]"""
+
+MAX_DIGITS: Final = 100
+"""Most digits of a YAML whole number (Python refuses more than 4300). [digits]"""
+
 _MAX_SHOWN: Final = 60
 """Longest rendering of an offending value in a message. [characters]"""
+
+_MAX_KEY: Final = 80
+"""Longest key or key path quoted in a message. [characters]"""
+
+_MAX_LINE: Final = 100
+"""Widest source line shown under a message; longer ones are cut around the
+caret. [characters]"""
 
 _TIMESTAMP_TAG: Final = "tag:yaml.org,2002:timestamp"
 _FLOAT_TAG: Final = "tag:yaml.org,2002:float"
@@ -133,8 +153,13 @@ def _position(node: Node) -> Position:
     return Position(mark.line + 1, mark.column + 1)
 
 
+def _cut(text: str, limit: int) -> str:
+    """``text``, cut to ``limit`` characters with ``...`` when longer."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _dotted(path: KeyPath) -> str:
-    return ".".join(str(part) for part in path)
+    return _cut(".".join(str(part) for part in path), _MAX_KEY)
 
 
 class Positions:
@@ -232,11 +257,19 @@ class Positions:
         """
         if not 1 <= position.line <= len(self.lines):
             return ""
+        # A long line is shown as a window around the caret, "..." at each cut.
+        start = max(0, position.column - 1 - _MAX_LINE // 2)
         shown = []
         for number in range(max(1, position.line - 1), position.line + 1):
-            text = self.lines[number - 1].replace("\t", " ")
+            text = self.lines[number - 1][start : start + _MAX_LINE]
+            text = "".join(c if c.isprintable() else " " for c in text)
+            if start:
+                text = "..." + text
+            if len(self.lines[number - 1]) > start + _MAX_LINE:
+                text += "..."
             shown.append(f"{number:>5} | {text}".rstrip())
-        shown.append(f"{'':>5} | {' ' * (position.column - 1)}^ {note}")
+        caret = position.column - 1 - start + (3 if start else 0)
+        shown.append(f"{'':>5} | {' ' * caret}^ {_cut(note, _MAX_LINE)}")
         return "\n".join(shown)
 
     def error(self, problems: Iterable[Problem]) -> ScenarioError:
@@ -356,9 +389,9 @@ def _not_plain(node: ScalarNode, kind: str) -> ConstructorError:
     return ConstructorError(
         None,
         None,
-        f"{node.value!r} is not a plain decimal {kind} (YAML would read it in "
-        f"another base or with separators); write it like 1000 or 7.50, or quote "
-        f"it if it is text",
+        f"{_cut(node.value, _MAX_SHOWN)!r} is not a plain decimal {kind} (YAML would "
+        "read it in another base or with separators); write it like 1000 or 7.50, "
+        "or quote it if it is text",
         node.start_mark,
     )
 
@@ -384,6 +417,12 @@ def _construct_integer(loader: _Loader, node: ScalarNode) -> int:
     text = loader.construct_scalar(node)
     if not _PLAIN_INTEGER.fullmatch(text):
         raise _not_plain(node, "whole number")
+    if len(text.lstrip("+-")) > MAX_DIGITS:
+        msg = (
+            f"a whole number of {len(text.lstrip('+-')):,} digits; at most "
+            f"{MAX_DIGITS} are read"
+        )
+        raise ConstructorError(None, None, msg, node.start_mark)
     return int(text)
 
 
@@ -463,7 +502,7 @@ class _Recorder:
                 first = seen[key]
                 where = _dotted(path) or "the document"
                 msg = (
-                    f"duplicate key `{key}` in {where} "
+                    f"duplicate key `{_cut(str(key), _MAX_KEY)}` in {where} "
                     f"(first at line {first.line}, column {first.column})"
                 )
                 raise _GuardError(msg, key_node.start_mark, (*path, key))
@@ -514,6 +553,59 @@ def _syntax_error(exc: yaml.MarkedYAMLError, positions: Positions) -> ScenarioEr
     )
 
 
+def _read_text(source: Path) -> str:
+    """The text of a YAML file: UTF-8 (a byte order mark is dropped), bounded.
+
+    At most `MAX_BYTES` are read, so a device or a huge file cannot exhaust
+    memory.
+    """
+    try:
+        with source.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        msg = f"{source}: file not found"
+        raise ScenarioError(msg, source=str(source)) from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) else None
+        msg = f"{source}: cannot read the file ({reason or exc})"
+        raise ScenarioError(msg, source=str(source)) from None
+    if len(data) > MAX_BYTES:
+        msg = (
+            f"{source}: larger than {MAX_BYTES:,} bytes; a scenario or plan file is "
+            "written by hand (bill large status logs with `meter-sim bill`)"
+        )
+        raise ScenarioError(msg, source=str(source))
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        msg = f"{source}: the file is UTF-16 text; save it as UTF-8"
+        raise ScenarioError(msg, source=str(source))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        msg = f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise ScenarioError(msg, source=str(source)) from None
+
+
+def _reader_error(
+    exc: yaml.reader.ReaderError, text: str, positions: Positions
+) -> ScenarioError:
+    """A character YAML does not allow (a control character), with its place."""
+    before = text[: exc.position]
+    breaks = list(_LINE_BREAK.finditer(before))
+    line = len(breaks) + 1
+    column = len(before) - (breaks[-1].end() if breaks else 0) + 1
+    position = Position(line, column)
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    problem = f"the character U+{code:04X} is not allowed in YAML; remove it"
+    head = f"{positions.source}:{line}:{column}: {problem}"
+    snippet = positions.snippet(position, "not allowed")
+    return ScenarioError(
+        "\n".join(filter(None, [head, snippet])),
+        source=str(positions.source),
+        line=line,
+        column=column,
+    )
+
+
 def load_yaml(path: str | os.PathLike[str]) -> tuple[Any, Positions]:
     r"""Load one YAML document safely, with the position of each of its values.
 
@@ -533,10 +625,13 @@ def load_yaml(path: str | os.PathLike[str]) -> tuple[Any, Positions]:
     Raises
     ------
     ScenarioError
-        If the file cannot be read; on a YAML syntax error, a duplicate key, more
-        than `MAX_ALIASES` aliases, nesting deeper than `MAX_DEPTH`, or more than
-        `MAX_ALIAS_EXPANSION` values reached again through aliases. The message reads
-        ``file:line:col: problem`` followed by the line with a caret.
+        If the file cannot be read, is larger than `MAX_BYTES` or is not UTF-8;
+        on a YAML syntax error, a character YAML does not allow (a control
+        character), a duplicate key, more than `MAX_ALIASES` aliases, nesting
+        deeper than `MAX_DEPTH`, more than `MAX_ALIAS_EXPANSION` values reached
+        again through aliases, or a whole number of more than `MAX_DIGITS`
+        digits. The message reads ``file:line:col: problem`` followed by the
+        line with a caret.
 
     Examples
     --------
@@ -550,19 +645,12 @@ def load_yaml(path: str | os.PathLike[str]) -> tuple[Any, Positions]:
     Position(line=2, column=16)
     """
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        msg = f"{source}: file not found"
-        raise ScenarioError(msg, source=str(source)) from None
-    except UnicodeDecodeError as exc:
-        msg = f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})"
-        raise ScenarioError(msg, source=str(source)) from None
-    except OSError as exc:
-        msg = f"{source}: cannot read the file ({exc.strerror or exc})"
-        raise ScenarioError(msg, source=str(source)) from None
+    text = _read_text(source)
     positions = Positions(source, _LINE_BREAK.split(text))
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text, positions) from None
     try:
         node = loader.get_single_node()
         if node is None:

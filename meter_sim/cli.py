@@ -25,7 +25,13 @@ from rich.text import Text
 from meter_sim._typing import OutputFormat  # noqa: TC001 (typer reads it at run time)
 from meter_sim.billing import DEFAULT_TIMEZONE, bill, check_timezone, run_scenario
 from meter_sim.exceptions import LogFormatError, MeterSimError
-from meter_sim.logs import YEARS, prepare_status_log, read_activity_log, read_status_log
+from meter_sim.logs import (
+    REJECTED_SCHEMA,
+    YEARS,
+    prepare_status_log,
+    read_activity_log,
+    read_status_log,
+)
 from meter_sim.pricing import Plan, annual_costs, compare_plans
 from meter_sim.scenario import PLANS_FOLDER, load_plan, load_price_book, load_scenario
 from meter_sim.strategies import STRATEGIES
@@ -210,7 +216,7 @@ def _print_bill(
             _print_table(result.rejected, f"Rejected rows ({result.rejected.height})")
     for label, read, used, gone in result.inputs.iter_rows():
         report.print(_safe(f"{label}: {read} rows read, {used} used, {gone} rejected"))
-    still = result.intervals.filter(pl.col("deactivated_at").is_null()).height
+    still = result.still_active
     if still:
         report.print(
             f"{still} learner(s) still active at the end of the log are billed "
@@ -284,11 +290,28 @@ def bill_command(
     output: Annotated[
         OutputFormat, typer.Option("--format", help="csv prints the monthly bill.")
     ] = "table",
+    streaming: Annotated[
+        bool,
+        typer.Option(
+            "--streaming",
+            help="Bill a typed Parquet log larger than memory, a range of learners "
+            "at a time (needs --learner-months FILE.parquet).",
+        ),
+    ] = False,
 ) -> None:
     """Bill a status log: monthly usage and invoice, learner-months, rejections."""
-    from meter_sim.reports import write_report
-
     first, last = _month(from_month, "--from"), _month(through_month, "--through")
+    if streaming:
+        _bill_streaming(
+            status_log,
+            learner_months_file,
+            plan=_streaming_plan(plan, included, overage_price, activity),
+            timezone=timezone,
+            first=first,
+            last=last,
+            output=output,
+        )
+        return
     try:
         chosen, status, activity_log = _plan_and_logs(
             status_log,
@@ -311,10 +334,10 @@ def bill_command(
             _refuse_overwrite(
                 learner_months_file, "--learner-months", status_log, activity
             )
-            write_report(result.learner_months, learner_months_file)
+            result.write_learner_months(learner_months_file)
             errors.print(
                 _safe(
-                    f"{result.learner_months.height} learner-months written to "
+                    f"{result.learner_month_count} learner-months written to "
                     f"{learner_months_file}"
                 )
             )
@@ -323,6 +346,62 @@ def bill_command(
     _print_bill(
         result, output, with_learners=learner_months_file is None, title="Monthly bill"
     )
+
+
+def _streaming_plan(
+    plan: Path | None,
+    included: int | None,
+    overage_price: str | None,
+    activity: Path | None,
+) -> Plan:
+    """The plan of a ``bill --streaming`` run (which takes no activity log)."""
+    try:
+        if activity is not None:
+            msg = "--streaming bills a status log alone; drop --activity"
+            raise LogFormatError(msg, field="activity")
+        return _choose_plan(plan, included, _decimal(overage_price))
+    except MeterSimError as exc:
+        raise _fail(exc) from None
+
+
+def _bill_streaming(
+    status_log: Path,
+    learner_months_file: Path | None,
+    *,
+    plan: Plan,
+    timezone: str,
+    first: date | None,
+    last: date | None,
+    output: OutputFormat,
+) -> None:
+    """``bill --streaming``: bill a range of learners at a time, then print."""
+    from meter_sim.billing import bill_streaming
+
+    try:
+        check_timezone(timezone, field="--timezone")
+        if learner_months_file is None or learner_months_file.suffix != ".parquet":
+            msg = (
+                "--streaming writes the learner-months: give --learner-months X.parquet"
+            )
+            raise LogFormatError(msg, field="learner-months")
+        _refuse_overwrite(learner_months_file, "--learner-months", status_log)
+        result = bill_streaming(
+            status_log,
+            learner_months_file,
+            plan=plan,
+            timezone=timezone,
+            first_month=first,
+            last_month=last,
+        )
+    except MeterSimError as exc:
+        raise _fail(exc) from None
+    errors.print(
+        _safe(
+            f"{result.learner_month_count} learner-months written to "
+            f"{learner_months_file}"
+        )
+    )
+    _print_bill(result, output, with_learners=False, title="Monthly bill")
 
 
 def _choose_plan(
@@ -707,6 +786,11 @@ def plans_command(
     except MeterSimError as exc:
         raise _fail(exc) from None
     _print_comparison(table, result, output)
+    _print_inputs(
+        result.inputs,
+        None if output == "json" else result.rejected,
+        to=console if output == "table" else errors,
+    )
     if chart is not None:
         errors.print(_safe(f"chart of annual cost per plan written to {chart}"))
 
@@ -749,6 +833,8 @@ def _print_comparison(table: pl.DataFrame, result: Bill, output: OutputFormat) -
             "from": f"{result.first_month:%Y-%m}",
             "through": f"{result.last_month:%Y-%m}",
             "plans": _as_text(table).to_dicts(),
+            "inputs": result.inputs.to_dicts(),
+            "rejected": result.rejected.to_dicts(),
         }
         _print_json(document)
         return
@@ -804,11 +890,12 @@ def compare_command(
     ] = None,
 ) -> None:
     """Compare status-management strategies on a scenario's needs, side by side."""
-    from meter_sim.simulate import compare_strategies
+    from meter_sim.simulate import EXPLICIT, compare_strategies
 
     try:
         loaded = load_scenario(scenario)
         result = compare_strategies(loaded)
+        inputs, rejected = _scenario_rows(loaded, result.bills.get(EXPLICIT))
         if chart is not None:
             from meter_sim import charts
 
@@ -829,6 +916,8 @@ def compare_command(
             "strategies": table.with_columns(
                 pl.col(pl.Decimal).cast(pl.String)
             ).to_dicts(),
+            "inputs": inputs.to_dicts(),
+            "rejected": rejected.to_dicts(),
         }
         _print_json(document)
     elif output == "csv":
@@ -839,8 +928,32 @@ def compare_command(
             f"{loaded.name}: strategies compared, {result.first_month:%Y-%m} to "
             f"{result.last_month:%Y-%m}; amounts in {loaded.plan.currency}",
         )
+    _print_inputs(
+        inputs,
+        None if output == "json" else rejected,
+        to=console if output == "table" else errors,
+    )
     if chart is not None:
         errors.print(_safe(f"chart of the strategies written to {chart}"))
+
+
+def _scenario_rows(
+    scenario: Scenario, explicit: Bill | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The row accounting and rejected rows of a scenario's own learners.
+
+    ``explicit`` is the bill of the scenario's learners, None when it has only
+    cohorts (drawn, not read): then no rows were read.
+    """
+    if explicit is not None:
+        return explicit.inputs, explicit.rejected
+    source = str(scenario.source)
+    inputs = pl.DataFrame(
+        [(f"{source} ({log})", 0, 0, 0) for log in ("status log", "activity log")],
+        schema=["input", "rows_read", "rows_used", "rows_rejected"],
+        orient="row",
+    )
+    return inputs, REJECTED_SCHEMA.to_frame()
 
 
 @app.command("forecast")
@@ -1067,6 +1180,28 @@ def _refuse_overwrite(out: Path, option: str, *inputs: Path | None) -> None:
     if any(p is not None and out.resolve() == p.resolve() for p in inputs):
         msg = f"{out}: {option} would overwrite an input file"
         raise LogFormatError(msg, source=str(out), field=option.lstrip("-"))
+
+
+def _print_inputs(
+    inputs: pl.DataFrame, rejected: pl.DataFrame | None, *, to: Console
+) -> None:
+    """Rows read, used and rejected per input, then the rejected rows listed.
+
+    Parameters
+    ----------
+    inputs : pl.DataFrame
+        ``input``, ``rows_read``, ``rows_used``, ``rows_rejected`` (as
+        `meter_sim.billing.Bill.inputs`). [rows]
+    rejected : pl.DataFrame or None
+        ``source``, ``line``, ``reason`` of every rejected row; None when they
+        are printed elsewhere (the JSON output carries them).
+    to : Console
+        Standard output (the table format) or standard error.
+    """
+    if rejected is not None and not rejected.is_empty():
+        _print_listing(rejected, f"Rejected rows ({rejected.height})", to=to)
+    for label, read, used, gone in inputs.iter_rows():
+        to.print(_safe(f"{label}: {read} rows read, {used} used, {gone} rejected"))
 
 
 def _print_listing(frame: pl.DataFrame, title: str, *, to: Console = console) -> None:
@@ -1392,6 +1527,7 @@ def report_status_command(
         )
     except MeterSimError as exc:
         raise _fail(exc) from None
+    _print_inputs(result.inputs, result.rejected, to=errors)
 
 
 @report_app.command("activity")
@@ -1420,6 +1556,7 @@ def report_activity_command(
         _write(report, out, status_log, activity, excel=excel, what="activity report")
     except MeterSimError as exc:
         raise _fail(exc) from None
+    _print_inputs(result.inputs, result.rejected, to=errors)
 
 
 @app.command("explore")

@@ -13,6 +13,8 @@ References
 .. [2] domain-research.md, sections 8.1 (Learner Status Report) and 8.2 (Learner
    Activity Report).
 .. [3] OWASP, "CSV Injection".
+.. [4] OWASP Application Security Verification Standard 5.0, requirement
+   1.2.10 (CSV and formula injection).
 """
 
 from __future__ import annotations
@@ -91,8 +93,11 @@ SUFFIXES: dict[ReportForm, str] = {
 }
 """The file name suffix each report form needs."""
 
-FORMULA_START = r"^[=+\-@\t\r]"
-"""A text cell matching this could start a spreadsheet formula [3]_."""
+FORMULA_START = r"^(?:[\t\r\n\x00]|\s*[=+\-@\uff1d\uff0b\uff0d\uff20])"
+"""A text cell matching this could start a spreadsheet formula [3]_ [4]_: its first
+character other than spaces is ``=``, ``+``, ``-`` or ``@`` (or their full-width
+forms, which some spreadsheets read as the same), or it starts with a tab, a line
+break or a NUL."""
 
 
 def _in_zone(schema: pl.Schema, timezone: str) -> pl.Schema:
@@ -508,10 +513,11 @@ def write_report(
           Booleans ``Y``/``N`` (blank for null); Enum and Decimal as text;
           standard CSV quoting, UTF-8.
         - ``'excel-csv'``, for people opening it in Excel: as ``'csv'``, with a
-          UTF-8 byte order mark, and every text cell starting with ``=``,
-          ``+``, ``-``, ``@``, a tab or a carriage return prefixed with ``'``
-          so that no cell can start a formula [1]_; numeric columns stay
-          numbers.
+          UTF-8 byte order mark, and every text cell that could start a
+          formula (`FORMULA_START`: ``=``, ``+``, ``-`` or ``@`` after any
+          spaces, their full-width forms, or a leading tab, line break or NUL)
+          prefixed with ``'`` so that no cell can start a formula [1]_;
+          numeric columns stay numbers.
 
     Raises
     ------

@@ -75,7 +75,7 @@ from meter_sim._yaml import (
 )
 from meter_sim.exceptions import ScenarioError
 from meter_sim.lifecycle import ActivityKind, Channel, ReadKind
-from meter_sim.logs import ACTIVITY_SCHEMA, STATUS_SCHEMA
+from meter_sim.logs import ACTIVITY_SCHEMA, STATUS_SCHEMA, YEARS
 from meter_sim.pricing import Plan
 
 if TYPE_CHECKING:
@@ -188,8 +188,10 @@ def parse_instant(text: str, zone: ZoneInfo | None) -> datetime:
     ------
     ValueError
         If ``text`` is not such a date-time, names a day or time that does not
-        exist, has no offset while ``zone`` is None, or is a local time that
-        the clocks of ``zone`` skip (DST gap) or pass twice (DST overlap).
+        exist, falls outside the years `meter_sim.logs.YEARS` (1900 to 2199, in
+        UTC, as in a status log), has no offset while ``zone`` is None, or is a
+        local time that the clocks of ``zone`` skip (DST gap) or pass twice (DST
+        overlap).
 
     References
     ----------
@@ -212,12 +214,19 @@ def parse_instant(text: str, zone: ZoneInfo | None) -> datetime:
     except ValueError as exc:
         msg = f"a valid date-time expected ({exc})"
         raise ValueError(msg) from None
-    if value.tzinfo is not None:
-        return value.astimezone(UTC)
-    if zone is None:
-        msg = "a date-time with a UTC offset expected (no valid `timezone` given)"
-        raise ValueError(msg)
-    return _localize(value, zone)
+    # Checked on the written year first: far years overflow a conversion to UTC.
+    if YEARS[0] <= value.year <= YEARS[1]:
+        if value.tzinfo is not None:
+            instant = value.astimezone(UTC)
+        elif zone is None:
+            msg = "a date-time with a UTC offset expected (no valid `timezone` given)"
+            raise ValueError(msg)
+        else:
+            instant = _localize(value, zone)
+        if YEARS[0] <= instant.year <= YEARS[1]:
+            return instant
+    msg = f"a time in the years {YEARS[0]} to {YEARS[1]} (UTC) expected"
+    raise ValueError(msg)
 
 
 def _instant(value: object, info: ValidationInfo) -> datetime:
@@ -280,6 +289,9 @@ def _month(value: object) -> date:
     match = _MONTH.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         msg = "a month YYYY-MM expected, e.g. 2018-04"
+        raise ValueError(msg)
+    if not YEARS[0] <= int(match["year"]) <= YEARS[1]:
+        msg = f"a month in the years {YEARS[0]} to {YEARS[1]} expected"
         raise ValueError(msg)
     return date(int(match["year"]), int(match["month"]), 1)
 
@@ -781,7 +793,15 @@ def _load_plan_file(
     """Resolve ``plan: <path>`` inside the scenario's ``plans/`` folder and load it."""
     folder = (scenario_file.parent / PLANS_FOLDER).resolve()
     candidate = scenario_file.parent / reference
-    resolved = candidate.resolve()
+    try:
+        resolved = candidate.resolve()
+        usable = resolved.is_file()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL character
+        reason = exc.strerror if isinstance(exc, OSError) else None
+        problem = Problem(
+            ("plan",), f"a usable plan file path expected ({reason or exc})", reference
+        )
+        raise positions.error([problem]) from None
     if not resolved.is_relative_to(folder) or resolved == folder:
         problem = Problem(
             ("plan",),
@@ -790,7 +810,7 @@ def _load_plan_file(
             reference,
         )
         raise positions.error([problem])
-    if not resolved.is_file():
+    if not usable:
         problem = Problem(
             ("plan",), f"an existing plan file expected ({candidate} not found)"
         )
