@@ -77,6 +77,7 @@ _ISO = (
     r"(?<offset>[+-][0-9]{2}:?[0-9]{2})?$"
 )
 _OFFSET = r"T[0-9:.]+[+-][0-9]{2}:?[0-9]{2}$"
+_SECOND_60 = r"T[0-9]{2}:[0-9]{2}:6[0-9]"
 
 
 @dataclass(frozen=True)
@@ -435,7 +436,9 @@ def _instants_and_errors(
         .then(pl.lit("blank; a date-time is expected"))
         .when(~text.str.contains(_ISO))
         .then(pl.lit("not an ISO-8601 date-time (e.g. 2018-04-11T09:00:00+10:00)"))
-        .when(has_offset & aware.is_null())
+        # The parser reads second 60 (a leap second) as the next minute, which could
+        # move a change into the next month: refuse it.
+        .when((has_offset & aware.is_null()) | text.str.contains(_SECOND_60))
         .then(pl.lit("impossible date or time"))
         .when(~has_offset)
         .then(naive_error)
