@@ -214,8 +214,7 @@ def _print_bill(
             _print_table(result.learner_months, "Billable learner-months")
         if not result.rejected.is_empty():
             _print_table(result.rejected, f"Rejected rows ({result.rejected.height})")
-    for label, read, used, gone in result.inputs.iter_rows():
-        report.print(_safe(f"{label}: {read} rows read, {used} used, {gone} rejected"))
+    _print_inputs(result.inputs, None, to=report)
     still = result.still_active
     if still:
         report.print(
@@ -1355,15 +1354,10 @@ def _print_reconciliation(result: Reconciliation, output: OutputFormat) -> None:
     report = errors
     if output == "csv":
         sys.stdout.write(_as_text(result.months).write_csv())
-        if not result.rejected.is_empty():
-            _print_listing(
-                result.rejected, f"Rejected rows ({result.rejected.height})", to=errors
-            )
     else:
         report = console
         _print_reconciliation_tables(result)
-    for label, read, used, gone in result.inputs.iter_rows():
-        report.print(_safe(f"{label}: {read} rows read, {used} used, {gone} rejected"))
+    _print_inputs(result.inputs, result.rejected, to=report)
     if result.matches:
         report.print("The invoice matches the logs: every month is ok.")
     else:
@@ -1425,8 +1419,6 @@ def _print_reconciliation_tables(result: Reconciliation) -> None:
             f"({result.activity_while_inactive.height})",
         )
     _print_savings(result, currency)
-    if not result.rejected.is_empty():
-        _print_listing(result.rejected, f"Rejected rows ({result.rejected.height})")
 
 
 def _print_savings(result: Reconciliation, currency: str) -> None:

@@ -501,6 +501,44 @@ def _learner_id() -> pl.Expr:
     return _text("learner_id")
 
 
+def _clashes(
+    frame: pl.DataFrame, key: Sequence[str], content: Sequence[str]
+) -> pl.DataFrame:
+    """The keys that label rows of different content, with their lines.
+
+    Returns the ``key`` columns and ``lines`` (List(Int64), sorted) of each key
+    whose rows differ in ``content``; empty when there is none.
+    """
+    return (
+        frame.group_by(key)
+        .agg(
+            pl.struct(content).n_unique().alias("variants"),
+            pl.col("line").sort().alias("lines"),
+        )
+        .filter(pl.col("variants") > 1)
+    )
+
+
+def _split_repeats(
+    frame: pl.DataFrame, content: Sequence[str], source: str, line_word: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keep the first (lowest line) of identical rows; list the others.
+
+    Returns the kept rows (input order) and the repeats as `REJECTED_SCHEMA`
+    rows, each ``"duplicate of line N; counted once"``.
+    """
+    marked = frame.with_columns(pl.col("line").min().over(content).alias("_first"))
+    kept = marked.filter(pl.col("line") == pl.col("_first")).drop("_first")
+    duplicates = marked.filter(pl.col("line") != pl.col("_first")).select(
+        pl.lit(source).alias("source"),
+        "line",
+        pl.format(f"duplicate of {line_word} {{}}; counted once", "_first").alias(
+            "reason"
+        ),
+    )
+    return kept, duplicates.cast(REJECTED_SCHEMA)
+
+
 def _drop_duplicates(
     frame: pl.DataFrame,
     source: str,
@@ -513,14 +551,7 @@ def _drop_duplicates(
     Raises `LogFormatError` when one ``event_id`` labels rows of different content.
     """
     with_id = frame.filter(pl.col("event_id").is_not_null())
-    clash = (
-        with_id.group_by("event_id")
-        .agg(
-            pl.struct(content).n_unique().alias("variants"),
-            pl.col("line").sort().alias("lines"),
-        )
-        .filter(pl.col("variants") > 1)
-    )
+    clash = _clashes(with_id, ["event_id"], content)
     if not clash.is_empty():
         errors = clash.select(
             pl.col("lines").list.get(1).alias("line"),
@@ -532,16 +563,7 @@ def _drop_duplicates(
             ).alias("message"),
         )
         _raise_errors(errors, source, line_word)
-    first_line = pl.col("line").min().over(content)
-    marked = frame.with_columns(first_line.alias("_first"))
-    kept = marked.filter(pl.col("line") == pl.col("_first")).drop("_first")
-    duplicates = marked.filter(pl.col("line") != pl.col("_first")).select(
-        pl.lit(source).alias("source"),
-        "line",
-        pl.format(f"duplicate of {line_word} {{}}; counted once", "_first").alias(
-            "reason"
-        ),
-    )
+    kept, duplicates = _split_repeats(frame, content, source, line_word)
     return kept.sort("learner_id", time, "line"), duplicates.sort("line")
 
 

@@ -38,9 +38,11 @@ from meter_sim.lifecycle import (
     ReadKind,
     month_start,
 )
-from meter_sim.logs import REJECTED_SCHEMA
+from meter_sim.logs import REJECTED_SCHEMA, UTC_US
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from meter_sim.lifecycle import Policy
 
 REASONS = ("created_active", "carried_over", "reactivated")
@@ -134,6 +136,32 @@ def month_index(instant: pl.Expr, timezone: str) -> pl.Expr:
     day = (micros // DAY_US - _FIRST_DAY).clip(0, months.len() - 1)
     later = (micros >= pl.lit(edges).gather(day)).cast(pl.Int32)
     return pl.lit(months).gather(day) + later
+
+
+def month_starts(months: Iterable[int], timezone: str) -> pl.DataFrame:
+    """Lookup table of month starts: ``_m`` Int32 -> ``_start`` Datetime(us, UTC).
+
+    One exact `meter_sim.lifecycle.month_start` call per distinct month (local
+    midnight on the 1st, or the first instant of the 1st at a DST gap).
+
+    Parameters
+    ----------
+    months : iterable of int
+        Month indices (``year * 12 + month - 1``); repeats are fine.
+    timezone : str
+        IANA billing time zone.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per distinct month, sorted by ``_m``.
+    """
+    zone = ZoneInfo(timezone)
+    wanted = sorted(set(months))
+    starts = [month_start(date(m // 12, m % 12 + 1, 1), zone) for m in wanted]
+    return pl.DataFrame(
+        {"_m": wanted, "_start": starts}, schema={"_m": pl.Int32, "_start": UTC_US}
+    )
 
 
 def month_start_date(index: pl.Expr) -> pl.Expr:

@@ -52,11 +52,13 @@ from meter_sim.logs import (
     TRUE_WORDS,
     YEARS,
     _bool_value,
+    _clashes,
     _collect_errors,
     _columns,
     _raise_errors,
     _read_table,
     _shown,
+    _split_repeats,
     _text,
     _words_error,
 )
@@ -288,14 +290,7 @@ def _repeated(
     frame: pl.DataFrame, key: list[str], content: list[str], source: str, word: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keep the first of identical rows; raise if one key has different content."""
-    clash = (
-        frame.group_by(key)
-        .agg(
-            pl.struct(content).n_unique().alias("variants"),
-            pl.col("line").sort().alias("lines"),
-        )
-        .filter(pl.col("variants") > 1)
-    )
+    clash = _clashes(frame, key, content)
     if not clash.is_empty():
         what = " and ".join(f"`{k}` {{}}" for k in key)
         errors = clash.select(
@@ -313,15 +308,8 @@ def _repeated(
             ).alias("message"),
         )
         _raise_errors(errors, source, word)
-    first = pl.col("line").min().over(content)
-    marked = frame.with_columns(first.alias("_first"))
-    rejected = marked.filter(pl.col("line") != pl.col("_first")).select(
-        pl.lit(source).alias("source"),
-        "line",
-        pl.format(f"duplicate of {word} {{}}; counted once", "_first").alias("reason"),
-    )
-    kept = marked.filter(pl.col("line") == pl.col("_first")).drop("_first")
-    return kept.sort("line"), rejected.cast(REJECTED_SCHEMA).sort("line")
+    kept, rejected = _split_repeats(frame, content, source, word)
+    return kept.sort("line"), rejected.sort("line")
 
 
 def read_invoice(path: str | Path) -> InvoiceFile:

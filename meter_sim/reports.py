@@ -19,18 +19,23 @@ References
 
 from __future__ import annotations
 
-from datetime import date
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from meter_sim.exceptions import LogFormatError
-from meter_sim.lifecycle import REJECTED_OUTCOMES, Outcome, month_start
+from meter_sim.lifecycle import REJECTED_OUTCOMES, Outcome
 from meter_sim.logs import UTC_US
-from meter_sim.metering import REASONS, date_to_index, month_index, month_start_date
+from meter_sim.metering import (
+    REASONS,
+    date_to_index,
+    month_index,
+    month_start_date,
+    month_starts,
+)
 
 if TYPE_CHECKING:
+    from datetime import date
     from pathlib import Path
 
     from meter_sim._typing import ReportForm
@@ -109,17 +114,14 @@ def _in_zone(schema: pl.Schema, timezone: str) -> pl.Schema:
 def _month_table(first: date, last: date, timezone: str) -> pl.DataFrame:
     """``_m`` Int32, ``billing_month`` Date, ``_start``, ``_end`` (UTC) per month.
 
-    One exact `meter_sim.lifecycle.month_start` call per month (DST-aware).
+    Month starts from `meter_sim.metering.month_starts` (exact at DST).
     """
-    zone = ZoneInfo(timezone)
     lo, hi = date_to_index(first), date_to_index(last)
-    starts = [
-        month_start(date(m // 12, m % 12 + 1, 1), zone) for m in range(lo, hi + 2)
-    ]
-    return pl.DataFrame(
-        {"_m": range(lo, hi + 1), "_start": starts[:-1], "_end": starts[1:]},
-        schema={"_m": pl.Int32, "_start": UTC_US, "_end": UTC_US},
-    ).with_columns(month_start_date(pl.col("_m")).alias("billing_month"))
+    starts = month_starts(range(lo, hi + 2), timezone)
+    return starts.with_columns(
+        pl.col("_start").shift(-1).alias("_end"),
+        month_start_date(pl.col("_m")).alias("billing_month"),
+    ).head(-1)
 
 
 def _edges(intervals: pl.DataFrame) -> pl.DataFrame:

@@ -79,15 +79,14 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from meter_sim.lifecycle import month_start
 from meter_sim.logs import STATUS_SCHEMA, UTC_US, prepare_status_log
-from meter_sim.metering import month_index
+from meter_sim.metering import month_index, month_starts
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -657,25 +656,12 @@ def _on_time(needs: pl.DataFrame) -> pl.DataFrame:
     return needs.with_columns(pl.col("at").alias("happened_at"))
 
 
-def _month_starts(months: pl.Series, timezone: str) -> pl.DataFrame:
-    """Lookup table: month index ``_m`` Int32 -> its local start ``_start`` (UTC).
-
-    One `meter_sim.lifecycle.month_start` call per distinct month (exact at DST).
-    """
-    zone = ZoneInfo(timezone)
-    wanted = sorted(set(months.drop_nulls().to_list()))
-    starts = [month_start(date(m // 12, m % 12 + 1, 1), zone) for m in wanted]
-    return pl.DataFrame(
-        {"_m": wanted, "_start": starts}, schema={"_m": pl.Int32, "_start": UTC_US}
-    )
-
-
 def _join_month_start(
     frame: pl.DataFrame, month: pl.Expr, name: str, timezone: str
 ) -> pl.DataFrame:
     """Add column ``name``: the local start of month index ``month`` (null stays)."""
     keyed = frame.with_columns(month.cast(pl.Int32).alias("_m"))
-    table = _month_starts(keyed["_m"], timezone).rename({"_start": name})
+    table = month_starts(keyed["_m"].drop_nulls(), timezone).rename({"_start": name})
     return keyed.join(table, on="_m", how="left", maintain_order="left").drop("_m")
 
 
@@ -728,7 +714,7 @@ def _sweeps(learners: pl.DataFrame, timezone: str, horizon: datetime) -> pl.Data
     ).item()
     local = horizon.astimezone(zone)
     last = local.year * 12 + local.month - 1
-    table = _month_starts(pl.Series(range(first, last + 1), dtype=pl.Int32), timezone)
+    table = month_starts(range(first, last + 1), timezone)
     utc_horizon = horizon.astimezone(UTC)
     return (
         learners.select("learner_id", "created_at")
