@@ -320,7 +320,7 @@ def run_bounded(*args: str) -> Run:
         [sys.executable, "-c", DRIVER, str(ADDRESS_CAP), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=60,
         check=False,
         cwd=ROOT,
     )
@@ -372,8 +372,10 @@ HUGE_CASES = [
             pytest.mark.slow,
             pytest.mark.xfail(
                 strict=True,
-                reason=f"{LOGS}: a 100 MB column name takes 27 s and 6.6 GB (a panic "
-                "under the 4 GB cap); the header line needs a length limit",
+                reason=f"{LOGS}: a 100 MB column name is not refused: 27 s and "
+                "6.6 GB uncapped; under the 4 GB cap a polars panic, or (logs.py of "
+                "7673cf0) still running at the timeout; the header needs a length "
+                "limit",
             ),
         ],
     ),
