@@ -21,7 +21,9 @@ import polars as pl
 from meter_sim.exceptions import LogFormatError
 from meter_sim.lifecycle import Policy
 from meter_sim.logs import (
+    OUTSIDE_YEARS,
     REJECTED_SCHEMA,
+    YEARS,
     pack_status,
     packable,
     packable_columns,
@@ -207,6 +209,31 @@ def check_timezone(timezone: str, *, field: str = "timezone") -> str:
     return timezone
 
 
+def check_months(first_month: date | None, last_month: date | None) -> None:
+    """Refuse a first or last month outside the supported years.
+
+    The years are `meter_sim.logs.YEARS` (1900 to 2199), as for the times of a
+    log and the command's ``--from`` and ``--through``; the month tables cover
+    no more, so a month outside them would be metered wrongly.
+
+    Parameters
+    ----------
+    first_month, last_month : date or None
+        The period's months as given (None: not given, nothing to check).
+
+    Raises
+    ------
+    LogFormatError
+        If either month's year is outside `meter_sim.logs.YEARS`; ``field`` is
+        ``"from"`` or ``"through"``.
+    """
+    for month, option in ((first_month, "from"), (last_month, "through")):
+        if month is not None and not YEARS[0] <= month.year <= YEARS[1]:
+            shown = f"{month.year:04d}-{month.month:02d}"
+            msg = f"`--{option}` {shown} is {OUTSIDE_YEARS}"
+            raise LogFormatError(msg, field=option)
+
+
 def bill(
     status: StatusLog,
     activity: ActivityLog | None = None,
@@ -244,14 +271,16 @@ def bill(
     Raises
     ------
     LogFormatError
-        If the time zone is unknown, the period is reversed, or the status log has
-        no rows and no period is given.
+        If the time zone is unknown, ``first_month`` or ``last_month`` is outside
+        the supported years 1900 to 2199 (`check_months`), the period is
+        reversed, or the status log has no rows and no period is given.
 
     References
     ----------
     .. [1] DESIGN.md sections 1 and 2.
     """
     check_timezone(timezone)
+    check_months(first_month, last_month)
     packed = status.packed
     events = status.events if packed is None else packed.events
     if first_month is None or last_month is None:
@@ -350,6 +379,7 @@ def bill_streaming(
         take the fast path (then bill it without streaming).
     """
     check_timezone(timezone)
+    check_months(first_month, last_month)
     source = str(path)
     try:
         schema = pl.read_parquet_schema(path)

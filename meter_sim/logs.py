@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -179,6 +180,24 @@ YEARS = (1900, 2199)
 SHOWN_CHARACTERS = 60
 """Values quoted in messages are cut to this many characters. [characters]"""
 
+OUTSIDE_YEARS = f"outside the supported years {YEARS[0]} to {YEARS[1]}"
+"""The words for a time or month outside `YEARS`, in every message that says so."""
+
+MAX_ID_CHARACTERS = 1_000
+"""Longest learner id accepted (after stripping spaces); a longer one is surely a
+shifted column or a broken file, and is refused. [characters]"""
+
+MAX_HEADER_BYTES = 1_000_000
+"""Longest CSV header line accepted; a longer one is refused before the CSV
+reader reads it whole. [bytes]"""
+
+MAX_LISTED_COLUMNS = 20
+"""Column names listed in a "missing column" message; the rest are counted."""
+
+SNIFFED_BYTES = 64 * 1024
+"""Bytes at the start of a CSV file checked for UTF-16 and old Mac line ends.
+[bytes]"""
+
 
 def _read_table(path: Path) -> tuple[pl.DataFrame, str]:
     """Read a CSV (all columns as text) or Parquet file.
@@ -212,11 +231,17 @@ def _read_table(path: Path) -> tuple[pl.DataFrame, str]:
 
 
 def _read_csv(path: Path) -> pl.DataFrame:
-    with path.open("rb") as handle:
-        start = handle.read(4)
-    if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        msg = f"{path}: the file is UTF-16 text; save it as UTF-8 (CSV UTF-8)"
-        raise LogFormatError(msg, source=str(path))
+    """Read a CSV file, all columns as text, with `LINE`; see `_read_table`.
+
+    Raises
+    ------
+    LogFormatError
+        If the file is UTF-16 text (with or without a byte order mark); if its
+        header line ends with a carriage return alone (old Mac line ends), is
+        longer than `MAX_HEADER_BYTES`, names a column twice, or is one column
+        holding semicolons, tabs or bars.
+    """
+    _check_csv_start(path)
     frame = pl.read_csv(path, infer_schema=False, glob=False)
     frame = frame.rename(lambda c: c.strip())
     twice = [
@@ -241,6 +266,93 @@ def _read_csv(path: Path) -> pl.DataFrame:
     )
     lines = pl.int_range(pl.len(), dtype=pl.Int64) + 2 + breaks.cum_sum() - breaks
     return frame.with_columns(lines.alias(LINE)).filter(~blank)
+
+
+def _check_csv_start(path: Path) -> None:
+    """Refuse a file the CSV reader would misread, from its start alone.
+
+    Reads the first `SNIFFED_BYTES`, and more only to find the end of a long
+    header line (at most `MAX_HEADER_BYTES` past any leading blank lines), so
+    memory stays bounded whatever the file.
+
+    Raises
+    ------
+    LogFormatError
+        If the file is UTF-16 text, or its header line ends with a carriage return
+        alone (old Mac line ends) or is longer than `MAX_HEADER_BYTES`.
+    """
+    with path.open("rb") as handle:
+        start = handle.read(SNIFFED_BYTES)
+        if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            msg = f"{path}: the file is UTF-16 text; save it as UTF-8 (CSV UTF-8)"
+            raise LogFormatError(msg, source=str(path))
+        if _looks_like_utf16(start):
+            msg = (
+                f"{path}: the file looks like UTF-16 text without a byte order mark "
+                "(a NUL byte beside each letter); save it as UTF-8 (CSV UTF-8)"
+            )
+            raise LogFormatError(msg, source=str(path))
+        blank = b" \t\r\n"
+        head = start.removeprefix(b"\xef\xbb\xbf").lstrip(blank)
+        if _header_ends_with_lone_cr(head, whole=len(start) < SNIFFED_BYTES):
+            msg = (
+                f"{path}:1: the lines end with a carriage return alone (old Mac line "
+                "ends); save the file with LF or CRLF line ends"
+            )
+            raise LogFormatError(msg, source=str(path), line=1)
+        while b"\n" not in head and len(head) <= MAX_HEADER_BYTES:
+            more = handle.read(SNIFFED_BYTES)
+            if not more:
+                break
+            head = (head + more).lstrip(blank)
+    end = head.find(b"\n")
+    if (len(head) if end < 0 else end) > MAX_HEADER_BYTES:
+        msg = (
+            f"{path}:1: the header line is longer than {MAX_HEADER_BYTES:,} bytes; "
+            "a CSV file needs one header line of column names, separated by commas"
+        )
+        raise LogFormatError(msg, source=str(path), line=1)
+
+
+def _looks_like_utf16(start: bytes) -> bool:
+    """Whether the bytes are UTF-16 text without a byte order mark.
+
+    Text in UTF-16 has a NUL byte beside each Latin letter: in the first 256
+    characters, one of the two byte positions (odd for little-endian, even for
+    big-endian) is mostly NUL and the other hardly ever. UTF-8 text has a NUL
+    only where a value holds one.
+    """
+    sample = start[:512]
+    half = len(sample) // 2
+    if half < 4:
+        return False
+    nuls = sorted(
+        (sample[0 : 2 * half : 2].count(0), sample[1 : 2 * half : 2].count(0))
+    )
+    return nuls[1] >= half // 2 and nuls[0] <= half // 8
+
+
+def _header_ends_with_lone_cr(head: bytes, *, whole: bool) -> bool:
+    """Whether the header line ends with a carriage return alone (old Mac).
+
+    ``head`` starts at the header line; the header ends at its first carriage
+    return or line feed outside quotes. Only the header's end is looked at: a
+    carriage return alone in a later line is part of a value (the CSV reader
+    keeps it so, quoted or not). ``whole``: ``head`` runs to the end of the file
+    (else a carriage return at its very end may be followed by a line feed not
+    read).
+    """
+    quotes = done = 0
+    for match in re.finditer(rb"[\r\n]", head):
+        at = match.start()
+        quotes += head.count(b'"', done, at)
+        done = at
+        if quotes % 2:
+            continue  # inside a quoted column name
+        if head[at] == ord("\n"):
+            return False
+        return head[at + 1 : at + 2] != b"\n" if at + 1 < len(head) else whole
+    return False
 
 
 def _unreadable(path: Path, suffix: str, exc: Exception) -> LogFormatError:
@@ -318,14 +430,20 @@ def _columns(
 ) -> pl.DataFrame:
     """Select the log's columns (absent optional ones as nulls) and `LINE`.
 
-    Raises `LogFormatError` for a missing required column, or a Parquet column
+    Raises `LogFormatError` for a missing required column (listing the first
+    `MAX_LISTED_COLUMNS` columns found, the rest counted), or a Parquet column
     of a type that cannot hold the field.
     """
     missing = [c for c in required if c not in raw.columns]
     if missing:
         names = ", ".join(f"`{c}`" for c in missing)
         optional = [c for c in kinds if c not in required]
-        found = ", ".join(c[:SHOWN_CHARACTERS] for c in raw.columns if c != LINE)
+        names_found = [c for c in raw.columns if c != LINE]
+        found = ", ".join(
+            c[:SHOWN_CHARACTERS] for c in names_found[:MAX_LISTED_COLUMNS]
+        )
+        if len(names_found) > MAX_LISTED_COLUMNS:
+            found += f", ... and {len(names_found) - MAX_LISTED_COLUMNS:,} more"
         msg = (
             f"{source}: missing column(s) {names}; expected {', '.join(required)}"
             f" (optional: {', '.join(optional)}); found {found}"
@@ -377,9 +495,7 @@ def _parse_instants(
     """
     value, error = _instants_and_errors(frame, name, naive_timezone)
     year = value.dt.year()
-    outside = pl.when((year < YEARS[0]) | (year > YEARS[1])).then(
-        pl.lit(f"outside the supported years {YEARS[0]} to {YEARS[1]}")
-    )
+    outside = pl.when((year < YEARS[0]) | (year > YEARS[1])).then(pl.lit(OUTSIDE_YEARS))
     return value, pl.coalesce(error, outside)
 
 
@@ -501,6 +617,24 @@ def _learner_id() -> pl.Expr:
     return _text("learner_id")
 
 
+def _learner_id_error() -> pl.Expr:
+    """The error of a blank learner id, or one longer than `MAX_ID_CHARACTERS`."""
+    value = _learner_id()
+    size = value.str.len_chars()
+    return (
+        pl.when(value.is_null())
+        .then(pl.lit("blank"))
+        .when(size > MAX_ID_CHARACTERS)
+        .then(
+            pl.format(
+                f"longer than {MAX_ID_CHARACTERS:,} characters ({{}}); surely not "
+                "a learner id (check the quotes and commas)",
+                size,
+            )
+        )
+    )
+
+
 def _clashes(
     frame: pl.DataFrame, key: Sequence[str], content: Sequence[str]
 ) -> pl.DataFrame:
@@ -601,10 +735,12 @@ def parse_status_log(
     Raises
     ------
     LogFormatError
-        For a missing column, a blank or unparsable value, a time without offset
-        (unless ``naive_timezone``), an impossible date, an unknown status or
-        channel, an ``event_id`` reused for different rows, or Yes and No for one
-        learner at one instant (naming both lines). Up to 20 problems are listed.
+        For a missing column, a blank or unparsable value, a learner id longer
+        than `MAX_ID_CHARACTERS`, a time without offset (unless
+        ``naive_timezone``), an impossible date or one outside `YEARS`, an
+        unknown status or channel, an ``event_id`` reused for different rows, or
+        Yes and No for one learner at one instant (naming both lines). Up to 20
+        problems are listed.
     """
     kinds = {
         "learner_id": "id",
@@ -622,7 +758,7 @@ def parse_status_log(
         else _bool_value("is_active")
     )
     checks = {
-        "learner_id": pl.when(_learner_id().is_null()).then(pl.lit("blank")),
+        "learner_id": _learner_id_error(),
         "changed_at": time_error,
         "is_active": pl.when(pl.col("is_active").is_null()).then(
             pl.lit("blank; expected one of " + ", ".join(TRUE_WORDS + FALSE_WORDS))
@@ -733,7 +869,8 @@ def parse_activity_log(
     Raises
     ------
     LogFormatError
-        For a missing column, a blank or bad time, an unknown activity kind or
+        For a missing column, a blank learner id or one longer than
+        `MAX_ID_CHARACTERS`, a blank or bad time, an unknown activity kind or
         channel, a bad ``scheduled`` value, or an ``event_id`` reused for
         different rows.
     """
@@ -749,7 +886,7 @@ def parse_activity_log(
     occurred_at, time_error = _parse_instants(frame, "occurred_at", naive_timezone)
     scheduled_is_bool = frame.schema["scheduled"] == pl.Boolean
     checks = {
-        "learner_id": pl.when(_learner_id().is_null()).then(pl.lit("blank")),
+        "learner_id": _learner_id_error(),
         "occurred_at": time_error,
         "activity": _words_error("activity", ACTIVITY_WORDS, required=True),
         "channel": _words_error("channel", CHANNEL_WORDS, required=False),
@@ -1076,8 +1213,9 @@ def pack_status(
     -------
     StatusLog or None
         With ``packed`` set. None when the log needs the general path: no rows,
-        a null, a time outside `YEARS`, a blank learner id or one with spaces
-        around it (the general path then reports or normalises them).
+        a null, a time outside `YEARS`, a blank learner id, one with spaces
+        around it or one longer than `MAX_ID_CHARACTERS` (the general path then
+        reports or normalises them).
 
     Raises
     ------
@@ -1111,7 +1249,11 @@ def pack_status(
         ((micros - lo) // unit * 2 + pl.col("is_active").cast(pl.Int64))
         .cast(pl.UInt32 if small else pl.Int64)
         .alias("ticks"),
-        (ids.is_null() | pl.col("is_active").is_null()).alias("missing"),
+        (
+            ids.is_null()
+            | pl.col("is_active").is_null()
+            | (ids.str.len_chars() > MAX_ID_CHARACTERS)
+        ).alias("missing"),
         *(["line"] if "line" in columns else []),
     ).collect(engine="streaming")
     if read["missing"].any():
