@@ -1066,7 +1066,7 @@ def _learner_groups(
         part >>= drop
         part <<= drop
         part |= np.arange(start, start + part.size, dtype=np.uint64)
-    key = pl.Series(key).sort().to_numpy()
+    key.sort()  # in place: numpy's vectorised sort beats a copy sorted by polars
     rows = np.empty(n, dtype=np.uint32)
     group_starts = np.empty(n, dtype=bool)
     group_starts[0] = True
@@ -1153,32 +1153,37 @@ def _sort_rows(
         at = np.flatnonzero(same)
         repeated = pl.DataFrame({"code": codes[at], "instant": instant[at]})
         return codes[keep], ticks[keep], repeated.cast({"instant": pl.Int64})
-    key = codes.astype(np.uint64)
-    key <<= np.uint64(time_bits)
-    for start in range(0, key.size, CHUNK_ROWS):
-        key[start : start + CHUNK_ROWS] |= ticks[start : start + CHUNK_ROWS].astype(
-            np.uint64
-        )
-    key = pl.Series(key).sort().to_numpy(writable=True)
-    same = np.empty(key.size - 1, dtype=bool)
-    keep = np.ones(key.size, dtype=bool)
-    one = np.uint64(1)
-    for start in range(0, key.size - 1, CHUNK_ROWS):  # a chunk at a time
+    # In place and a chunk at a time: every temporary array costs page faults.
+    key = np.left_shift(codes, np.uint64(time_bits), dtype=np.uint64)
+    np.bitwise_or(
+        key, ticks.view(np.uint64) if ticks.dtype == np.int64 else ticks, out=key
+    )
+    key.sort()
+    n = key.size
+    same = np.empty(n - 1, dtype=bool)  # same learner and instant as the row before
+    keep = np.empty(n, dtype=bool)  # not identical to the row before
+    keep[0] = True
+    for start in range(0, n - 1, CHUNK_ROWS):
         part = key[start : start + CHUNK_ROWS + 1]
-        np.equal(
-            part[1:] >> one, part[:-1] >> one, out=same[start : start + part.size - 1]
-        )
-        np.not_equal(part[1:], part[:-1], out=keep[start + 1 : start + part.size])
+        differ = part[1:] ^ part[:-1]  # only the state bit: same learner and instant
+        np.less(differ, 2, out=same[start : start + differ.size])
+        np.not_equal(differ, 0, out=keep[start + 1 : start + 1 + differ.size])
     mask = np.uint64((1 << time_bits) - 1)
     twice = key[np.flatnonzero(same)]
     repeated = pl.DataFrame(
         {
             "code": (twice >> np.uint64(time_bits)).astype(np.uint32),
-            "instant": ((twice & mask) >> one).astype(np.int64),
+            "instant": ((twice & mask) >> np.uint64(1)).astype(np.int64),
         }
     )
-    key = key[keep]
-    sorted_ticks = (key & mask).astype(ticks.dtype)
+    kept = 0
+    for start in range(0, n, CHUNK_ROWS):  # drop repeated rows, in place
+        part = key[start : start + CHUNK_ROWS][keep[start : start + CHUNK_ROWS]]
+        key[kept : kept + part.size] = part
+        kept += part.size
+    key = key[:kept]
+    sorted_ticks = np.empty(kept, dtype=ticks.dtype)
+    np.bitwise_and(key, mask, out=sorted_ticks, casting="unsafe")
     key >>= np.uint64(time_bits)
     return key.astype(np.uint32), sorted_ticks, repeated
 
@@ -1243,28 +1248,25 @@ def pack_status(
     # Time in steps of `unit` since the first instant, x 2, + 1 when Active.
     small = (hi - lo) // unit < 2**31
     ids = pl.col("learner_id")
-    read = frame.select(
-        ids.hash(seed=0).alias("first_hash"),
-        ids.hash(seed=1).alias("second_hash"),
-        ((micros - lo) // unit * 2 + pl.col("is_active").cast(pl.Int64))
-        .cast(pl.UInt32 if small else pl.Int64)
-        .alias("ticks"),
-        (
-            ids.is_null()
-            | pl.col("is_active").is_null()
-            | (ids.str.len_chars() > MAX_ID_CHARACTERS)
-        ).alias("missing"),
-        *(["line"] if "line" in columns else []),
-    ).collect(engine="streaming")
-    if read["missing"].any():
+    read = _read_arrays(
+        frame,
+        [
+            ids.hash(seed=0).alias("first_hash"),
+            ids.hash(seed=1).alias("second_hash"),
+            ((micros - lo) // unit * 2 + pl.col("is_active").cast(pl.Int64))
+            .cast(pl.UInt32 if small else pl.Int64)
+            .alias("ticks"),
+            *([pl.col("line")] if "line" in columns else []),
+        ],
+        n,
+        refuse=ids.is_null()
+        | pl.col("is_active").is_null()
+        | (ids.str.len_chars() > MAX_ID_CHARACTERS),
+    )
+    if read is None:
         return None
-    line = read["line"].rechunk() if "line" in columns else None
-    # Each column is made one array, then let go, to keep memory low.
-    first_hash = read["first_hash"].to_numpy(writable=True)
-    read = read.drop("first_hash")
-    second_hash = read["second_hash"].to_numpy()
-    read = read.drop("second_hash")
-    ticks = read["ticks"].to_numpy()
+    line = pl.Series(read.pop("line")) if "line" in columns else None
+    first_hash, second_hash, ticks = read.values()
     del read
     rows, first = _learner_groups(first_hash, second_hash)
     del first_hash, second_hash
@@ -1280,15 +1282,47 @@ def pack_status(
         grouped = pl.DataFrame({"code": codes, "ticks": ticks, "row": rows})
         rejected = _recheck(grouped, repeated, learners, source, line, lo=lo, unit=unit)
     del codes, ticks, rows
-    changed_at = pl.Series(sorted_ticks >> 1).cast(pl.Int64) * unit + lo
+    is_active = (sorted_ticks & 1).astype(bool)
+    changed_at = sorted_ticks.astype(np.int64)
+    del sorted_ticks
+    changed_at >>= 1  # in place: no temporary arrays
+    changed_at *= unit
+    changed_at += lo
     events = pl.DataFrame(
         {
             "learner_id": sorted_codes,
-            "changed_at": changed_at.cast(UTC_US),
-            "is_active": (sorted_ticks & 1).astype(bool),
+            "changed_at": pl.Series(changed_at).cast(UTC_US),
+            "is_active": is_active,
         }
     )
     return StatusLog(loader, rejected, source, n, packed=PackedStatus(events, learners))
+
+
+def _read_arrays(
+    frame: pl.LazyFrame, columns: list[pl.Expr], n: int, *, refuse: pl.Expr
+) -> dict[str, np.ndarray] | None:
+    """Numeric ``columns`` of ``frame`` (``n`` rows) as numpy arrays.
+
+    The file is streamed in batches copied into arrays allocated once, so no
+    more than a batch is held twice. Returns None if a row is flagged by
+    ``refuse`` (a boolean expression on the file's columns).
+    """
+    schema = frame.select(columns).collect_schema()
+    arrays = {
+        name: np.empty(n, dtype=pl.Series(dtype=dtype).to_numpy().dtype)
+        for name, dtype in schema.items()
+    }
+    start = 0
+    batches = frame.select(*columns, refuse.alias("__refuse__")).collect_batches(
+        chunk_size=CHUNK_ROWS
+    )
+    for batch in batches:
+        if batch["__refuse__"].any():
+            return None
+        for name, values in arrays.items():
+            values[start : start + batch.height] = batch[name].to_numpy()
+        start += batch.height
+    return arrays
 
 
 def _dictionary(
@@ -1313,8 +1347,12 @@ def _dictionary(
     wanted[first_rows] = True
     # Position of each group's first row among the wanted rows, in file order.
     position = (np.cumsum(wanted, dtype=np.uint32) - 1)[first_rows]
-    ids = frame.select("learner_id").collect(engine="streaming").to_series()
-    ids = ids.head(wanted.size).filter(pl.Series(wanted)).rechunk()
+    parts, start = [], 0
+    for batch in frame.select("learner_id").collect_batches(chunk_size=CHUNK_ROWS):
+        mask = pl.Series(wanted[start : start + batch.height])
+        parts.append(batch.to_series().head(mask.len()).filter(mask))
+        start += batch.height
+    ids = pl.concat(parts, rechunk=True)
     if (ids.str.strip_chars() != ids).any() or (ids == "").any():
         return None, position
     order = _lexical_order(ids)
