@@ -553,7 +553,7 @@ def test_sort_rows_with_a_packed_key(dtype: type, far: int) -> None:
     # Worked out by hand: (code, ticks) in order, identical rows once; a
     # repeated (learner, instant) is listed once per extra row (ticks // 2).
     codes = np.array([2, 0, 2, 1, 0, 2, 0], dtype=np.uint32)
-    ticks = np.array([far, 5, far, 8, 4, 3, 5], dtype=dtype)
+    ticks: np.ndarray = np.array([far, 5, far, 8, 4, 3, 5], dtype=dtype)
     got_codes, got_ticks, repeated = _sort_rows(codes, ticks)
     assert got_codes.tolist() == [0, 0, 1, 2, 2]
     assert got_ticks.tolist() == [4, 5, 8, 3, far]
