@@ -45,7 +45,7 @@ from meter_sim.metering import (
 from meter_sim.pricing import invoice, monthly_bill
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from datetime import date
 
     from meter_sim.logs import ActivityLog, StatusLog
@@ -179,9 +179,10 @@ def _sink_decoded(months: pl.DataFrame, learners: pl.Series, path: Path) -> None
 
 
 def _accounting(
-    label: str, rows_read: int, rejected: list[pl.DataFrame]
+    label: str, rows_read: int, rejected: Sequence[pl.DataFrame | int]
 ) -> tuple[str, int, int, int]:
-    gone = sum(frame.height for frame in rejected)
+    """One row of `Bill.inputs`; ``rejected``: frames of rejected rows, or counts."""
+    gone = sum(part if isinstance(part, int) else part.height for part in rejected)
     return label, rows_read, rows_read - gone, gone
 
 
@@ -343,6 +344,7 @@ def bill_streaming(
     first_month: date | None = None,
     last_month: date | None = None,
     chunk_rows: int = STREAM_CHUNK_ROWS,
+    rejected_file: Path | None = None,
 ) -> Bill:
     """Bill a status log larger than memory, a range of learners at a time.
 
@@ -365,12 +367,18 @@ def bill_streaming(
         As for `bill`; the default period is that of the whole log.
     chunk_rows : int
         Rows per range, roughly. [rows]
+    rejected_file : Path or None
+        Write the rejected rows (duplicates) to this ``.csv`` or ``.parquet``
+        file (as `meter_sim.reports.write_report`), a range at a time, in
+        order of learner range then line, instead of keeping them in memory:
+        then memory does not grow with the number of rejected rows either.
 
     Returns
     -------
     Bill
         As `bill`, with ``coded_learner_months`` None (the learner-months are
-        in ``learner_months_file``) and ``intervals`` not available.
+        in ``learner_months_file``) and ``intervals`` not available; with
+        ``rejected_file``, ``rejected`` is empty (``inputs`` counts them).
 
     Raises
     ------
@@ -416,6 +424,7 @@ def bill_streaming(
     ids = pl.col("learner_id").cast(pl.String)
     edges = _id_ranges(scan, ids, rows, chunk_rows)
     work = Path(tempfile.mkdtemp(prefix=".meter-sim-", dir=learner_months_file.parent))
+    (work / "rejected").mkdir()
     bills: list[_Summary] = []
     try:
         # One streaming pass splits the log by id range into files, row numbers
@@ -439,7 +448,9 @@ def bill_streaming(
                 last_month=last_month,
             )
             part.write_learner_months(work / f"{index:05d}.parquet")
-            bills.append(_summary(part))
+            if rejected_file is not None:  # spilled: memory stays bounded
+                part.rejected.write_parquet(work / "rejected" / f"{index:05d}.parquet")
+            bills.append(_summary(part, keep_rejected=rejected_file is None))
             del part  # keep only the summary: memory stays that of one range
         parts = sorted(work.glob("*.parquet"))
         try:
@@ -447,6 +458,11 @@ def bill_streaming(
         except (OSError, pl.exceptions.PolarsError) as exc:
             msg = f"{learner_months_file}: cannot write the report: {exc}"
             raise LogFormatError(msg, source=str(learner_months_file)) from None
+        if rejected_file is not None:
+            from meter_sim.reports import write_report
+
+            spilled = sorted((work / "rejected").glob("*.parquet"))
+            write_report(pl.scan_parquet(spilled), rejected_file)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return _joined(
@@ -507,16 +523,19 @@ class _Summary:
 
     usage: pl.DataFrame
     rejected: pl.DataFrame
+    rejected_rows: int
     still_active: int
     learner_month_count: int
     first_month: date
     last_month: date
 
 
-def _summary(part: Bill) -> _Summary:
+def _summary(part: Bill, *, keep_rejected: bool) -> _Summary:
+    rejected = part.rejected if keep_rejected else part.rejected.clear()
     return _Summary(
         part.monthly.select("month", "billable_learners"),
-        part.rejected,
+        rejected,
+        part.rejected.height,
         part.still_active,
         part.learner_month_count,
         part.first_month,
@@ -552,7 +571,7 @@ def _joined(
         activity=None,
         rejected=rejected,
         inputs=pl.DataFrame(
-            [_accounting(label, rows, [rejected])],
+            [_accounting(label, rows, [sum(p.rejected_rows for p in parts)])],
             schema=["input", "rows_read", "rows_used", "rows_rejected"],
             orient="row",
         ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -157,7 +158,9 @@ def _print_json(document: dict[str, Any]) -> None:
     sys.stdout.write(text + "\n")
 
 
-def _json_document(result: Bill, *, with_learners: bool) -> dict[str, Any]:
+def _json_document(
+    result: Bill, *, with_learners: bool, rejected_file: Path | None = None
+) -> dict[str, Any]:
     document: dict[str, Any] = {
         "timezone": result.timezone,
         "currency": result.plan.currency,
@@ -165,7 +168,10 @@ def _json_document(result: Bill, *, with_learners: bool) -> dict[str, Any]:
     }
     if with_learners:
         document["learner_months"] = _as_text(result.learner_months).to_dicts()
-    document["rejected"] = result.rejected
+    if rejected_file is None:
+        document["rejected"] = result.rejected
+    else:
+        document["rejected_file"] = str(rejected_file)
     document["invoice"] = _invoice_document(result)
     return document
 
@@ -201,15 +207,21 @@ def _print_bill(
     with_learners: bool,
     title: str,
     csv_learner_months: bool = False,
+    rejected_file: Path | None = None,
 ) -> None:
     """Print a bill; in csv and json, the row accounting goes to standard error.
 
     The csv format prints the monthly bill, or with ``csv_learner_months`` the
-    learner-months.
+    learner-months. With ``rejected_file`` the rejected rows are in that file
+    (``result.rejected`` is not listed).
     """
     report = errors
+    if rejected_file is not None:
+        result = replace(result, rejected=result.rejected.clear())
     if output == "json":
-        document = _json_document(result, with_learners=with_learners)
+        document = _json_document(
+            result, with_learners=with_learners, rejected_file=rejected_file
+        )
         _print_json(document)
     elif output == "csv":
         frame = result.learner_months if csv_learner_months else result.monthly
@@ -315,6 +327,14 @@ def bill_command(
             "at a time (needs --learner-months FILE.parquet).",
         ),
     ] = False,
+    rejected_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--rejected",
+            help="Write the rejected rows to this .csv/.parquet instead of listing "
+            "them (with --streaming, memory then stays bounded however many).",
+        ),
+    ] = None,
 ) -> None:
     """Bill a status log: monthly usage and invoice, learner-months, rejections."""
     first, last = _month(from_month, "--from"), _month(through_month, "--through")
@@ -327,6 +347,7 @@ def bill_command(
             first=first,
             last=last,
             output=output,
+            rejected_file=rejected_file,
         )
         return
     try:
@@ -358,11 +379,28 @@ def bill_command(
                     f"{learner_months_file}"
                 )
             )
+        if rejected_file is not None:
+            from meter_sim.reports import write_report
+
+            _refuse_overwrite(
+                rejected_file, "--rejected", status_log, activity, learner_months_file
+            )
+            write_report(result.rejected, rejected_file)
+            _say_rejected_written(result, rejected_file)
     except MeterSimError as exc:
         raise _fail(exc) from None
     _print_bill(
-        result, output, with_learners=learner_months_file is None, title="Monthly bill"
+        result,
+        output,
+        with_learners=learner_months_file is None,
+        title="Monthly bill",
+        rejected_file=rejected_file,
     )
+
+
+def _say_rejected_written(result: Bill, rejected_file: Path) -> None:
+    count = int(result.inputs["rows_rejected"].sum())
+    errors.print(_safe(f"{count} rejected rows written to {rejected_file}"))
 
 
 def _streaming_plan(
@@ -390,6 +428,7 @@ def _bill_streaming(
     first: date | None,
     last: date | None,
     output: OutputFormat,
+    rejected_file: Path | None,
 ) -> None:
     """``bill --streaming``: bill a range of learners at a time, then print."""
     from meter_sim.billing import bill_streaming
@@ -402,6 +441,10 @@ def _bill_streaming(
             )
             raise LogFormatError(msg, field="learner-months")
         _refuse_overwrite(learner_months_file, "--learner-months", status_log)
+        if rejected_file is not None:
+            _refuse_overwrite(
+                rejected_file, "--rejected", status_log, learner_months_file
+            )
         result = bill_streaming(
             status_log,
             learner_months_file,
@@ -409,6 +452,7 @@ def _bill_streaming(
             timezone=timezone,
             first_month=first,
             last_month=last,
+            rejected_file=rejected_file,
         )
     except MeterSimError as exc:
         raise _fail(exc) from None
@@ -418,7 +462,15 @@ def _bill_streaming(
             f"{learner_months_file}"
         )
     )
-    _print_bill(result, output, with_learners=False, title="Monthly bill")
+    if rejected_file is not None:
+        _say_rejected_written(result, rejected_file)
+    _print_bill(
+        result,
+        output,
+        with_learners=False,
+        title="Monthly bill",
+        rejected_file=rejected_file,
+    )
 
 
 def _choose_plan(

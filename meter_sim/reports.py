@@ -491,14 +491,18 @@ def _cell(name: str, dtype: pl.DataType, *, excel: bool) -> pl.Expr:
 
 
 def write_report(
-    frame: pl.DataFrame, path: Path, *, form: ReportForm | None = None
+    frame: pl.DataFrame | pl.LazyFrame,
+    path: Path,
+    *,
+    form: ReportForm | None = None,
 ) -> None:
     """Write a report (or any frame of dates, times, flags, text and numbers).
 
     Parameters
     ----------
-    frame : pl.DataFrame
-        E.g. `status_report` or `activity_report`.
+    frame : pl.DataFrame or pl.LazyFrame
+        E.g. `status_report` or `activity_report`; a LazyFrame is streamed to
+        the file (for reports larger than memory).
     path : Path
         The file to write (replaced if it exists).
     form : {'csv', 'excel-csv', 'parquet'} or None
@@ -550,13 +554,17 @@ def write_report(
     L2,2018-04-11T00:00:00+00:00,
     """
     form = _form(path, form)
+    lazy = frame.lazy()
+    excel = form == "excel-csv"
+    if form != "parquet":
+        schema = lazy.collect_schema()
+        lazy = lazy.select(_cell(n, d, excel=excel).alias(n) for n, d in schema.items())
     try:
         if form == "parquet":
-            frame.write_parquet(path)
+            lazy.sink_parquet(path)
         else:
-            excel = form == "excel-csv"
-            cells = [_cell(n, d, excel=excel).alias(n) for n, d in frame.schema.items()]
-            frame.select(cells).write_csv(path, include_bom=excel)
-    except OSError as exc:
-        msg = f"{path}: cannot write the report: {exc.strerror or exc}"
+            lazy.sink_csv(path, include_bom=excel)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else exc
+        msg = f"{path}: cannot write the report: {reason or exc}"
         raise LogFormatError(msg, source=str(path)) from None

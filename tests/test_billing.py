@@ -180,3 +180,45 @@ def test_bill_command_streaming(tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["bill", str(path), "--streaming"])
     assert missing.exit_code == 2
     assert "give --learner-months" in missing.output
+
+
+def test_streaming_writes_rejected_rows_to_a_file(tmp_path: Path) -> None:
+    path = random_log(tmp_path, learners=500)
+    whole = bill(read_status_log(path), plan=PLAN)
+    assert whole.rejected.height == 25
+    rejected = tmp_path / "rejected.parquet"
+    streamed = bill_streaming(
+        path, tmp_path / "m.parquet", plan=PLAN, chunk_rows=700, rejected_file=rejected
+    )
+    assert streamed.rejected.is_empty()  # not kept in memory
+    assert streamed.inputs.equals(whole.inputs)  # but counted
+    assert pl.read_parquet(rejected).sort("line").equals(whole.rejected)
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["in memory", "streaming"])
+def test_bill_command_rejected_file(tmp_path: Path, *, streaming: bool) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from meter_sim.cli import app
+
+    path = random_log(tmp_path)
+    out, rejected = tmp_path / "months.parquet", tmp_path / "rejected.csv"
+    args = ["bill", str(path), "--learner-months", str(out), "--format", "json"]
+    extra = ["--streaming"] if streaming else []
+    listed = CliRunner().invoke(app, args)
+    written = CliRunner().invoke(app, [*args, *extra, "--rejected", str(rejected)])
+    assert written.exit_code == 0, written.output
+    document, before = json.loads(written.stdout), json.loads(listed.stdout)
+    assert "rejected" not in document
+    assert document["rejected_file"] == str(rejected)
+    assert document["months"] == before["months"]
+    assert "25 rejected rows written to" in written.stderr
+    lines = pl.read_csv(rejected).sort("line")
+    assert lines.rows() == [
+        (r["source"], r["line"], r["reason"]) for r in before["rejected"]
+    ]
+    again = CliRunner().invoke(app, [*args, *extra, "--rejected", str(path)])
+    assert again.exit_code == 2
+    assert "--rejected would overwrite an input file" in again.output
