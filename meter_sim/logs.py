@@ -1273,7 +1273,9 @@ def pack_status(
     learners, rank = _dictionary(frame, rows[first])
     if learners is None:
         return None
-    codes = rank[np.cumsum(first, dtype=np.uint32) - 1]  # rows' codes, grouped
+    codes = np.cumsum(first, dtype=np.uint32)
+    codes -= 1
+    codes = _take(rank, codes)  # rows' codes, grouped
     del first, rank
     ticks = _take(ticks, rows)
     sorted_codes, sorted_ticks, repeated = _sort_rows(codes, ticks)
@@ -1282,18 +1284,11 @@ def pack_status(
         grouped = pl.DataFrame({"code": codes, "ticks": ticks, "row": rows})
         rejected = _recheck(grouped, repeated, learners, source, line, lo=lo, unit=unit)
     del codes, ticks, rows
-    is_active = (sorted_ticks & 1).astype(bool)
-    changed_at = sorted_ticks.astype(np.int64)
-    del sorted_ticks
-    changed_at >>= 1  # in place: no temporary arrays
-    changed_at *= unit
-    changed_at += lo
-    events = pl.DataFrame(
-        {
-            "learner_id": sorted_codes,
-            "changed_at": pl.Series(changed_at).cast(UTC_US),
-            "is_active": is_active,
-        }
+    step = pl.col("ticks")
+    events = pl.DataFrame({"learner_id": sorted_codes, "ticks": sorted_ticks}).select(
+        "learner_id",
+        ((step // 2).cast(pl.Int64) * unit + lo).cast(UTC_US).alias("changed_at"),
+        (step % 2 == 1).alias("is_active"),
     )
     return StatusLog(loader, rejected, source, n, packed=PackedStatus(events, learners))
 
@@ -1346,7 +1341,9 @@ def _dictionary(
     wanted = np.zeros(int(first_rows.max()) + 1, dtype=bool)
     wanted[first_rows] = True
     # Position of each group's first row among the wanted rows, in file order.
-    position = (np.cumsum(wanted, dtype=np.uint32) - 1)[first_rows]
+    position = np.cumsum(wanted, dtype=np.uint32)
+    position -= 1
+    position = _take(position, first_rows)
     parts, start = [], 0
     for batch in frame.select("learner_id").collect_batches(chunk_size=CHUNK_ROWS):
         mask = pl.Series(wanted[start : start + batch.height])
