@@ -104,10 +104,21 @@ def measure_rss(command: list[str]) -> Run:
 
 
 def meter_sim_command(status: Path, out: Path, *, streaming: bool = False) -> list[str]:
-    """The public ``meter-sim bill`` command line."""
+    """The public ``meter-sim bill`` command line.
+
+    With ``streaming``, the rejected rows go to a file beside ``out``
+    (``--rejected``), so that memory does not grow with them.
+    """
     command = [str(Path(sys.executable).parent / "meter-sim"), "bill", str(status)]
     command += ["--learner-months", str(out), "--format", "json"]
-    return command + (["--streaming"] if streaming else [])
+    if not streaming:
+        return command
+    return [
+        *command,
+        "--streaming",
+        "--rejected",
+        str(out.with_suffix(".rejected.parquet")),
+    ]
 
 
 def duckdb_command(status: Path, out: Path) -> list[str]:
