@@ -55,6 +55,7 @@ from meter_sim.lifecycle import (
 from meter_sim.logs import (
     FALSE_WORDS,
     TRUE_WORDS,
+    YEARS,
     read_activity_log,
     read_status_log,
 )
@@ -337,8 +338,10 @@ def cases(draw: st.DrawFn, *, conflicts: bool = True) -> Case:
     period = None
     if draw(st.booleans()):
         start = local_month(min(row.at for row in status), zone)
-        first = add_months(start, draw(st.integers(-2, 12)))
-        period = (first, add_months(first, draw(st.integers(0, 30))))
+        # Periods stay in the supported years (others are refused: test_bad_input).
+        end = date(YEARS[1], 12, 1)
+        first = min(add_months(start, draw(st.integers(-2, 12))), end)
+        period = (first, min(add_months(first, draw(st.integers(0, 30))), end))
     plan = Plan(
         name="property",
         currency="AUD",
