@@ -166,13 +166,20 @@ class Bill:
         _sink_decoded(months, learners, path)
 
 
+LEARNER_MONTHS_ZSTD_LEVEL = 1
+"""Zstandard level of learner-months written to Parquet: the fastest; the file
+is about 10% larger than at polars' default level, and smaller than snappy's."""
+
+
 def _sink_decoded(months: pl.DataFrame, learners: pl.Series, path: Path) -> None:
     """Write coded learner-months to Parquet, decoding ids a batch at a time."""
     ids = pl.col("learner_id").map_batches(
         learners.gather, return_dtype=pl.String, is_elementwise=True
     )
     try:
-        months.lazy().with_columns(ids).sink_parquet(path)
+        months.lazy().with_columns(ids).sink_parquet(
+            path, compression_level=LEARNER_MONTHS_ZSTD_LEVEL
+        )
     except (OSError, pl.exceptions.PolarsError) as exc:
         msg = f"{path}: cannot write the report: {exc}"
         raise LogFormatError(msg, source=str(path)) from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import functools
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -1270,25 +1271,39 @@ def pack_status(
     del read
     rows, first = _learner_groups(first_hash, second_hash)
     del first_hash, second_hash
-    learners, rank = _dictionary(frame, rows[first])
+    # The ids are read again (by polars' threads) while the times are gathered.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        dictionary = pool.submit(_dictionary, frame, rows[first])
+        ticks = _take(ticks, rows)
+        learners, rank = dictionary.result()
     if learners is None:
         return None
     codes = np.cumsum(first, dtype=np.uint32)
     codes -= 1
     codes = _take(rank, codes)  # rows' codes, grouped
     del first, rank
-    ticks = _take(ticks, rows)
     sorted_codes, sorted_ticks, repeated = _sort_rows(codes, ticks)
     rejected = REJECTED_SCHEMA.to_frame()
     if not repeated.is_empty():
-        grouped = pl.DataFrame({"code": codes, "ticks": ticks, "row": rows})
+        # Only the rows of learners with a repeated instant need a second look.
+        marked = np.zeros(learners.len(), dtype=bool)
+        marked[repeated["code"].to_numpy()] = True
+        at = np.flatnonzero(np.take(marked, codes))
+        grouped = pl.DataFrame({"code": codes[at], "ticks": ticks[at], "row": rows[at]})
         rejected = _recheck(grouped, repeated, learners, source, line, lo=lo, unit=unit)
     del codes, ticks, rows
-    step = pl.col("ticks")
-    events = pl.DataFrame({"learner_id": sorted_codes, "ticks": sorted_ticks}).select(
-        "learner_id",
-        ((step // 2).cast(pl.Int64) * unit + lo).cast(UTC_US).alias("changed_at"),
-        (step % 2 == 1).alias("is_active"),
+    is_active = (sorted_ticks & 1).astype(bool)
+    changed_at = sorted_ticks.astype(np.int64)
+    del sorted_ticks
+    changed_at >>= 1  # in place: no temporary arrays
+    changed_at *= unit
+    changed_at += lo
+    events = pl.DataFrame(
+        {
+            "learner_id": sorted_codes,
+            "changed_at": pl.Series(changed_at).cast(UTC_US),
+            "is_active": is_active,
+        }
     )
     return StatusLog(loader, rejected, source, n, packed=PackedStatus(events, learners))
 
@@ -1374,8 +1389,9 @@ def _recheck(
     Parameters
     ----------
     grouped : pl.DataFrame
-        Every row: ``code`` UInt32, ``ticks`` (as in `pack_status`), ``row``
-        UInt32 (0-based position in the file, or in ``line``).
+        At least every row of the learners in ``repeated``: ``code`` UInt32,
+        ``ticks`` (as in `pack_status`), ``row`` UInt32 (0-based position in
+        the file, or in ``line``).
     repeated : pl.DataFrame
         ``code``, ``instant`` (ticks // 2) of each (learner, instant) held by
         more than one row.
