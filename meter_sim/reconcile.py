@@ -48,6 +48,7 @@ from meter_sim.exceptions import LogFormatError
 from meter_sim.lifecycle import Outcome
 from meter_sim.logs import (
     FALSE_WORDS,
+    OUTSIDE_YEARS,
     REJECTED_SCHEMA,
     TRUE_WORDS,
     YEARS,
@@ -219,9 +220,7 @@ def _month(frame: pl.DataFrame, name: str) -> tuple[pl.Expr, pl.Expr]:
                 )
             )
         )
-    outside = pl.when((year < YEARS[0]) | (year > YEARS[1])).then(
-        pl.lit(f"outside the supported years {YEARS[0]} to {YEARS[1]}")
-    )
+    outside = pl.when((year < YEARS[0]) | (year > YEARS[1])).then(pl.lit(OUTSIDE_YEARS))
     return value, pl.coalesce(blank, outside)
 
 
