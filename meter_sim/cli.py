@@ -338,6 +338,8 @@ def bill_command(
 ) -> None:
     """Bill a status log: monthly usage and invoice, learner-months, rejections."""
     first, last = _month(from_month, "--from"), _month(through_month, "--through")
+    if rejected_file is not None:
+        _check_rejected_file(rejected_file, learner_months_file)
     if streaming:
         _bill_streaming(
             status_log,
@@ -382,9 +384,7 @@ def bill_command(
         if rejected_file is not None:
             from meter_sim.reports import write_report
 
-            _refuse_overwrite(
-                rejected_file, "--rejected", status_log, activity, learner_months_file
-            )
+            _refuse_overwrite(rejected_file, "--rejected", status_log, activity)
             write_report(result.rejected, rejected_file)
             _say_rejected_written(result, rejected_file)
     except MeterSimError as exc:
@@ -396,6 +396,21 @@ def bill_command(
         title="Monthly bill",
         rejected_file=rejected_file,
     )
+
+
+def _check_rejected_file(rejected_file: Path, learner_months_file: Path | None) -> None:
+    """Refuse a bad ``--rejected`` before any work is done."""
+    from meter_sim.reports import report_form
+
+    try:
+        report_form(rejected_file)
+        if learner_months_file is not None and (
+            rejected_file.resolve() == learner_months_file.resolve()
+        ):
+            msg = f"{rejected_file}: --rejected and --learner-months name the same file"
+            raise LogFormatError(msg, source=str(rejected_file), field="rejected")
+    except MeterSimError as exc:
+        raise _fail(exc) from None
 
 
 def _say_rejected_written(result: Bill, rejected_file: Path) -> None:
@@ -442,9 +457,7 @@ def _bill_streaming(
             raise LogFormatError(msg, field="learner-months")
         _refuse_overwrite(learner_months_file, "--learner-months", status_log)
         if rejected_file is not None:
-            _refuse_overwrite(
-                rejected_file, "--rejected", status_log, learner_months_file
-            )
+            _refuse_overwrite(rejected_file, "--rejected", status_log)
         result = bill_streaming(
             status_log,
             learner_months_file,

@@ -440,8 +440,15 @@ def activity_report(result: Bill) -> pl.DataFrame:
     )
 
 
-def _form(path: Path, form: ReportForm | None) -> ReportForm:
-    """The form to write ``path`` in; checks the suffix fits."""
+def report_form(path: Path, form: ReportForm | None = None) -> ReportForm:
+    """The form `write_report` writes ``path`` in (checked before long work).
+
+    Raises
+    ------
+    LogFormatError
+        If ``path`` is a folder, or its suffix is unknown or does not fit
+        ``form`` (see `write_report`).
+    """
     suffix = path.suffix.lower()
     if path.is_dir():
         msg = f"{path}: is a folder; a .csv or .parquet file name is expected"
@@ -553,7 +560,7 @@ def write_report(
     '=1+1,2018-04-11T00:00:00+00:00,Y
     L2,2018-04-11T00:00:00+00:00,
     """
-    form = _form(path, form)
+    form = report_form(path, form)
     lazy = frame.lazy()
     excel = form == "excel-csv"
     if form != "parquet":

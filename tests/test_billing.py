@@ -222,3 +222,24 @@ def test_bill_command_rejected_file(tmp_path: Path, *, streaming: bool) -> None:
     again = CliRunner().invoke(app, [*args, *extra, "--rejected", str(path)])
     assert again.exit_code == 2
     assert "--rejected would overwrite an input file" in again.output
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["in memory", "streaming"])
+def test_a_bad_rejected_file_is_refused_before_any_work(
+    tmp_path: Path, *, streaming: bool
+) -> None:
+    from typer.testing import CliRunner
+
+    from meter_sim.cli import app
+
+    path = random_log(tmp_path)
+    out = tmp_path / "months.parquet"
+    args = ["bill", str(path), "--learner-months", str(out)]
+    args += ["--streaming"] if streaming else []
+    wrong = CliRunner().invoke(app, [*args, "--rejected", str(tmp_path / "r.txt")])
+    assert wrong.exit_code == 2
+    assert "unknown file type '.txt'; expected .csv or .parquet" in wrong.output
+    same = CliRunner().invoke(app, [*args, "--rejected", str(out)])
+    assert same.exit_code == 2
+    assert "--rejected and --learner-months name the same file" in same.output
+    assert not out.exists()  # refused before billing
