@@ -431,7 +431,13 @@ def bill_streaming(
     last_month = last_month or latest
     ids = pl.col("learner_id").cast(pl.String)
     edges = _id_ranges(scan, ids, rows, chunk_rows)
-    work = Path(tempfile.mkdtemp(prefix=".meter-sim-", dir=learner_months_file.parent))
+    try:
+        work = Path(
+            tempfile.mkdtemp(prefix=".meter-sim-", dir=learner_months_file.parent)
+        )
+    except OSError as exc:
+        msg = f"{learner_months_file}: cannot write the report: {exc.strerror or exc}"
+        raise LogFormatError(msg, source=str(learner_months_file)) from None
     (work / "rejected").mkdir()
     bills: list[_Summary] = []
     try:

@@ -339,8 +339,13 @@ def bill_command(
     """Bill a status log: monthly usage and invoice, learner-months, rejections."""
     first, last = _month(from_month, "--from"), _month(through_month, "--through")
     if rejected_file is not None:
-        _check_rejected_file(rejected_file, learner_months_file)
+        _check_rejected_file(rejected_file, learner_months_file, status_log, activity)
     if streaming:
+        if naive_timezone is not None:  # unused (typed times), but checked
+            try:
+                check_timezone(naive_timezone, field="--naive-timezone")
+            except MeterSimError as exc:
+                raise _fail(exc) from None
         _bill_streaming(
             status_log,
             learner_months_file,
@@ -384,7 +389,6 @@ def bill_command(
         if rejected_file is not None:
             from meter_sim.reports import write_report
 
-            _refuse_overwrite(rejected_file, "--rejected", status_log, activity)
             write_report(result.rejected, rejected_file)
             _say_rejected_written(result, rejected_file)
     except MeterSimError as exc:
@@ -398,16 +402,22 @@ def bill_command(
     )
 
 
-def _check_rejected_file(rejected_file: Path, learner_months_file: Path | None) -> None:
+def _check_rejected_file(
+    rejected_file: Path, learner_months_file: Path | None, *inputs: Path | None
+) -> None:
     """Refuse a bad ``--rejected`` before any work is done."""
     from meter_sim.reports import report_form
 
     try:
         report_form(rejected_file)
-        if learner_months_file is not None and (
-            rejected_file.resolve() == learner_months_file.resolve()
+        if learner_months_file is not None and _same_file(
+            rejected_file, learner_months_file
         ):
             msg = f"{rejected_file}: --rejected and --learner-months name the same file"
+            raise LogFormatError(msg, source=str(rejected_file), field="rejected")
+        _refuse_overwrite(rejected_file, "--rejected", *inputs)
+        if not rejected_file.parent.is_dir():
+            msg = f"{rejected_file}: --rejected: no folder {rejected_file.parent}"
             raise LogFormatError(msg, source=str(rejected_file), field="rejected")
     except MeterSimError as exc:
         raise _fail(exc) from None
@@ -415,7 +425,8 @@ def _check_rejected_file(rejected_file: Path, learner_months_file: Path | None) 
 
 def _say_rejected_written(result: Bill, rejected_file: Path) -> None:
     count = int(result.inputs["rows_rejected"].sum())
-    errors.print(_safe(f"{count} rejected rows written to {rejected_file}"))
+    rows = "row" if count == 1 else "rows"
+    errors.print(_safe(f"{count} rejected {rows} written to {rejected_file}"))
 
 
 def _streaming_plan(
@@ -456,8 +467,6 @@ def _bill_streaming(
             )
             raise LogFormatError(msg, field="learner-months")
         _refuse_overwrite(learner_months_file, "--learner-months", status_log)
-        if rejected_file is not None:
-            _refuse_overwrite(rejected_file, "--rejected", status_log)
         result = bill_streaming(
             status_log,
             learner_months_file,
@@ -1257,9 +1266,16 @@ def _progress(*paths: Path | None) -> Progress:
     return Progress(transient=True, console=errors, disable=quiet)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (also through links, hard or symbolic)."""
+    if a.exists() and b.exists():
+        return a.samefile(b)
+    return a.resolve() == b.resolve()
+
+
 def _refuse_overwrite(out: Path, option: str, *inputs: Path | None) -> None:
     """Raise `LogFormatError` if writing ``out`` would replace an input file."""
-    if any(p is not None and out.resolve() == p.resolve() for p in inputs):
+    if any(p is not None and _same_file(out, p) for p in inputs):
         msg = f"{out}: {option} would overwrite an input file"
         raise LogFormatError(msg, source=str(out), field=option.lstrip("-"))
 

@@ -242,4 +242,13 @@ def test_a_bad_rejected_file_is_refused_before_any_work(
     same = CliRunner().invoke(app, [*args, "--rejected", str(out)])
     assert same.exit_code == 2
     assert "--rejected and --learner-months name the same file" in same.output
-    assert not out.exists()  # refused before billing
+    nowhere = CliRunner().invoke(app, [*args, "--rejected", str(tmp_path / "no/r.csv")])
+    assert nowhere.exit_code == 2
+    assert "--rejected: no folder" in nowhere.output
+    (tmp_path / "link.parquet").hardlink_to(path)
+    linked = CliRunner().invoke(
+        app, [*args, "--rejected", str(tmp_path / "link.parquet")]
+    )
+    assert linked.exit_code == 2
+    assert "--rejected would overwrite an input file" in linked.output
+    assert not out.exists()  # all refused before billing
