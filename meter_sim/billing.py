@@ -182,8 +182,7 @@ def _sink_decoded(months: pl.DataFrame, learners: pl.Series, path: Path) -> None
             path, compression_level=LEARNER_MONTHS_ZSTD_LEVEL
         )
     except (OSError, pl.exceptions.PolarsError) as exc:
-        msg = f"{path}: cannot write the report: {exc}"
-        raise LogFormatError(msg, source=str(path)) from None
+        raise LogFormatError.unwritable(path, exc, "report") from None
 
 
 def _accounting(
@@ -436,8 +435,7 @@ def bill_streaming(
             tempfile.mkdtemp(prefix=".meter-sim-", dir=learner_months_file.parent)
         )
     except OSError as exc:
-        msg = f"{learner_months_file}: cannot write the report: {exc.strerror or exc}"
-        raise LogFormatError(msg, source=str(learner_months_file)) from None
+        raise LogFormatError.unwritable(learner_months_file, exc, "report") from None
     (work / "rejected").mkdir()
     bills: list[_Summary] = []
     try:
@@ -471,8 +469,9 @@ def bill_streaming(
         try:
             pl.scan_parquet(parts).sink_parquet(learner_months_file)
         except (OSError, pl.exceptions.PolarsError) as exc:
-            msg = f"{learner_months_file}: cannot write the report: {exc}"
-            raise LogFormatError(msg, source=str(learner_months_file)) from None
+            raise LogFormatError.unwritable(
+                learner_months_file, exc, "report"
+            ) from None
         if rejected_file is not None:
             from meter_sim.reports import write_report
 

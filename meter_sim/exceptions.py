@@ -45,6 +45,21 @@ class LogFormatError(MeterSimError):
         self.line = line
         self.field = field
 
+    @classmethod
+    def unwritable(
+        cls, path: object, exc: Exception, what: str, *, field: str | None = None
+    ) -> LogFormatError:
+        """The error for an output file that cannot be written.
+
+        ``what`` names it (``"report"``, ``"chart"``, ...); the reason is the
+        system's words for an `OSError` (e.g. "No such file or directory"),
+        else the exception's text.
+        """
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or exc
+        return cls(
+            f"{path}: cannot write the {what}: {reason}", source=str(path), field=field
+        )
+
 
 class ScenarioError(MeterSimError):
     """A scenario or plan YAML file is invalid.

@@ -1067,6 +1067,5 @@ def write_explorer(data: ExplorerData, path: Path) -> int:
     try:
         path.write_bytes(document)
     except OSError as exc:
-        msg = f"{path}: cannot write the page: {exc.strerror or exc}"
-        raise LogFormatError(msg, source=str(path), field="out") from None
+        raise LogFormatError.unwritable(path, exc, "page", field="out") from None
     return len(document)

@@ -572,6 +572,4 @@ def write_report(
         else:
             lazy.sink_csv(path, include_bom=excel)
     except (OSError, pl.exceptions.PolarsError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else exc
-        msg = f"{path}: cannot write the report: {reason or exc}"
-        raise LogFormatError(msg, source=str(path)) from None
+        raise LogFormatError.unwritable(path, exc, "report") from None
