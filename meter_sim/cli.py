@@ -341,16 +341,12 @@ def bill_command(
     if rejected_file is not None:
         _check_rejected_file(rejected_file, learner_months_file, status_log, activity)
     if streaming:
-        if naive_timezone is not None:  # unused (typed times), but checked
-            try:
-                check_timezone(naive_timezone, field="--naive-timezone")
-            except MeterSimError as exc:
-                raise _fail(exc) from None
         _bill_streaming(
             status_log,
             learner_months_file,
             plan=_streaming_plan(plan, included, overage_price, activity),
             timezone=timezone,
+            naive_timezone=naive_timezone,
             first=first,
             last=last,
             output=output,
@@ -451,16 +447,23 @@ def _bill_streaming(
     *,
     plan: Plan,
     timezone: str,
+    naive_timezone: str | None,
     first: date | None,
     last: date | None,
     output: OutputFormat,
     rejected_file: Path | None,
 ) -> None:
-    """``bill --streaming``: bill a range of learners at a time, then print."""
+    """``bill --streaming``: bill a range of learners at a time, then print.
+
+    ``naive_timezone`` is not needed (the fast path's times carry a zone) but is
+    checked, not ignored.
+    """
     from meter_sim.billing import bill_streaming
 
     try:
         check_timezone(timezone, field="--timezone")
+        if naive_timezone is not None:
+            check_timezone(naive_timezone, field="--naive-timezone")
         if learner_months_file is None or learner_months_file.suffix != ".parquet":
             msg = (
                 "--streaming writes the learner-months: give --learner-months X.parquet"
@@ -963,8 +966,7 @@ def save_chart(chart: alt.TopLevelMixin, path: Path) -> None:
     try:
         chart.save(path)
     except OSError as exc:
-        msg = f"{path}: cannot write the chart: {exc.strerror or exc}"
-        raise LogFormatError(msg, source=str(path), field="chart") from None
+        raise LogFormatError.unwritable(path, exc, "chart", field="chart") from None
 
 
 @app.command("compare")

@@ -180,6 +180,15 @@ def test_bill_command_streaming(tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["bill", str(path), "--streaming"])
     assert missing.exit_code == 2
     assert "give --learner-months" in missing.output
+    zone = CliRunner().invoke(
+        app, [*args, "--streaming", "--naive-timezone", "No/Zone"]
+    )
+    assert zone.exit_code == 2
+    assert "`--naive-timezone`: unknown IANA time zone 'No/Zone'" in zone.output
+    nowhere = [*args[:2], "--learner-months", str(tmp_path / "no" / "m.parquet")]
+    folder = CliRunner().invoke(app, [*nowhere, "--streaming"])
+    assert folder.exit_code == 2
+    assert "cannot write the report: No such file or directory" in folder.output
 
 
 def test_streaming_writes_rejected_rows_to_a_file(tmp_path: Path) -> None:
