@@ -17,15 +17,22 @@ References
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from datetime import date, datetime
-from typing import Final
+from functools import cache
+from typing import TYPE_CHECKING, Final
 
 import altair as alt
 import polars as pl
 
-from meter_sim.exceptions import PricingError
+from meter_sim.exceptions import LogFormatError, PricingError
 from meter_sim.metering import REASONS
 from meter_sim.savings import FINDINGS
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 THEME_NAME: Final = "meter_sim"
 """Name of the altair theme registered (and enabled) by this module."""
@@ -598,12 +605,16 @@ def annual_cost(annual: pl.DataFrame) -> alt.Chart:
         pl.col("billing_year").dt.strftime("%Y-%m").alias("year"),
         pl.col("total_ex_tax", "total_inc_tax").cast(pl.Float64),
     ).drop("billing_year")
+    # Sorted by a rank field, not a list of names: Vega-Lite writes a list into
+    # an expression, which some names (a U+2028) break.
     cheapest_first = (
         rows.group_by("name")
         .agg(pl.col("total_ex_tax").sum())
-        .sort("total_ex_tax", "name")["name"]
-        .to_list()
+        .sort("total_ex_tax", "name")
+        .with_row_index("rank")
+        .select("name", "rank")
     )
+    rows = rows.join(cheapest_first, on="name", how="left", maintain_order="left")
     chart: alt.Chart = (
         alt.Chart(rows)
         .mark_bar()
@@ -611,7 +622,7 @@ def annual_cost(annual: pl.DataFrame) -> alt.Chart:
             x=alt.X(
                 "name:N",
                 title="Plan (cheapest over the period first)",
-                sort=cheapest_first,
+                sort=alt.EncodingSortField("rank", op="min"),
                 axis=alt.Axis(labelAngle=-20),
             ),
             xOffset=alt.XOffset("year:N"),
@@ -797,9 +808,10 @@ def commitment_curve(table: pl.DataFrame, *, currency: str) -> alt.LayerChart:
         ``mark_line`` with points for the expected and the p90 annual cost per
         plan, and ``mark_text`` labels on the cheapest and safest plans.
     """
-    order = table.sort("expected_annual", "plan")["plan"].to_list()
-    rows = table.select(
+    # A rank field, not a list of names (see `annual_cost`).
+    rows = table.sort("expected_annual", "plan").select(
         "plan",
+        pl.int_range(pl.len()).alias("rank"),
         pl.col("expected_annual").cast(pl.Float64).alias("expected"),
         pl.col("p90_annual").cast(pl.Float64).alias("p90"),
         pl.concat_str(
@@ -810,11 +822,14 @@ def commitment_curve(table: pl.DataFrame, *, currency: str) -> alt.LayerChart:
         .alias("mark"),
     )
     long = rows.unpivot(
-        index=["plan", "mark"], on=["expected", "p90"], variable_name="measure"
+        index=["plan", "rank", "mark"], on=["expected", "p90"], variable_name="measure"
     )
     money = ",.2f"
     x = alt.X(
-        "plan:N", title="Commitment (plan)", sort=order, axis=alt.Axis(labelAngle=-20)
+        "plan:N",
+        title="Commitment (plan)",
+        sort=alt.EncodingSortField("rank", op="min"),
+        axis=alt.Axis(labelAngle=-20),
     )
     lines = (
         alt.Chart(long)
@@ -1106,3 +1121,143 @@ def savings(savings: pl.DataFrame, *, currency: str) -> alt.LayerChart:
         height=200,
         width=alt.Step(_MONTH),
     )
+
+
+# -- self-contained HTML pages ---------------------------------------------------
+
+
+_SNIPPET: Final = "window.vegaEmbed = vegaEmbed;"
+"""A page calls only ``vegaEmbed`` (which brings Vega and Vega-Lite along)."""
+
+
+@cache
+def javascript() -> str:
+    """Vega, Vega-Lite and Vega-Embed in one script (`vl_convert.javascript_bundle`).
+
+    The bundle is inlined as it is: it must not contain ``</script`` or
+    ``<!--`` (checked), which would end or confuse the ``<script>`` element.
+
+    Raises
+    ------
+    RuntimeError
+        If the bundle of the installed ``vl-convert-python`` cannot be inlined.
+    """
+    import vl_convert as vlc
+
+    version = alt.SCHEMA_VERSION.lstrip("v").rsplit(".", 1)[0]
+    bundle: str = vlc.javascript_bundle(_SNIPPET, vl_version=version)
+    lowered = bundle.lower()
+    if "</script" in lowered or "<!--" in lowered:  # pragma: no cover - upstream
+        msg = "the Vega bundle of vl-convert cannot be inlined in a <script>"
+        raise RuntimeError(msg)
+    return bundle
+
+
+_SCRIPT_ESCAPES: Final = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
+
+
+def json_script(document: object) -> str:
+    r"""JSON text that is safe inside any ``<script>`` element, whatever it holds.
+
+    Every ``<``, ``>`` and ``&`` is written as a JSON ``\u`` escape, so no
+    string of the data (a plan name ``</script><script>...``, an id ``<!--``)
+    can end or confuse the element; every other non-ASCII character, U+2028 and
+    U+2029 included, is escaped by `json.dumps`, so the text is also a valid
+    JavaScript literal. ``JSON.parse`` gives back the data exactly.
+
+    Parameters
+    ----------
+    document : object
+        Anything `json.dumps` takes (a Vega-Lite spec with its data).
+
+    Returns
+    -------
+    str
+        The JSON text, ASCII ``<``, ``>`` and ``&`` free.
+    """
+    text = json.dumps(document, separators=(",", ":"))
+    return re.sub("[<>&]", lambda m: _SCRIPT_ESCAPES[m.group()], text)
+
+
+def chart_html(chart: alt.TopLevelMixin, *, title: str) -> str:
+    """One self-contained HTML page that draws ``chart``, offline and safely.
+
+    The Vega libraries are inlined (`javascript`) and the spec, with its data,
+    sits in a ``<script type="application/json">`` element written by
+    `json_script`; the title is HTML-escaped. So the page loads nothing from the
+    network and no text of the data (plan names, learner ids, scenario titles)
+    can run as script. When the chart is drawn, ``<body>`` gets
+    ``data-ready="true"``; an error is shown in ``<p id="error">``.
+
+    Parameters
+    ----------
+    chart : altair chart
+        Any top-level chart of this module.
+    title : str
+        The page's title (plain text).
+
+    Returns
+    -------
+    str
+        The HTML document.
+    """
+    with alt.theme.enable(THEME_NAME):
+        spec = chart.to_dict()
+    heading = html.escape(title)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="generator" content="meter_sim.charts">
+<title>{heading}</title>
+<script>{javascript()}</script>
+</head>
+<body>
+<p id="error"></p>
+<div id="chart"></div>
+<script type="application/json" id="spec">{json_script(spec)}</script>
+<script>
+const spec = JSON.parse(document.getElementById("spec").textContent);
+vegaEmbed("#chart", spec, {{renderer: "svg", actions: false}})
+  .then(() => {{ document.body.dataset.ready = "true"; }})
+  .catch((error) => {{
+    document.getElementById("error").textContent = "The chart failed: " + error;
+  }});
+</script>
+</body>
+</html>
+"""
+
+
+CHART_SUFFIXES: Final = (".html", ".png", ".svg")
+"""File types `save` writes, by suffix (any case)."""
+
+
+def save(chart: alt.TopLevelMixin, path: Path, *, title: str) -> None:
+    """Save a chart as ``.html`` (`chart_html`), ``.png`` or ``.svg`` (by the suffix).
+
+    Parameters
+    ----------
+    chart : altair chart
+        The chart to save.
+    path : Path
+        The file to write (replaced if it exists).
+    title : str
+        The HTML page's title (unused for PNG and SVG).
+
+    Raises
+    ------
+    LogFormatError
+        For another suffix, or a file that cannot be written (field ``chart``).
+    """
+    suffix = path.suffix.lower()
+    if suffix not in CHART_SUFFIXES:
+        msg = f"{path}: unknown chart type {suffix!r}; expected .html, .png or .svg"
+        raise LogFormatError(msg, source=str(path), field="chart")
+    try:
+        if suffix == ".html":
+            path.write_text(chart_html(chart, title=title), encoding="utf-8")
+        else:
+            chart.save(path)
+    except OSError as exc:
+        raise LogFormatError.unwritable(path, exc, "chart", field="chart") from None

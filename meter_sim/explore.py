@@ -51,11 +51,9 @@ References
 from __future__ import annotations
 
 import html
-import json
 import math
 import re
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
 import altair as alt
@@ -891,34 +889,6 @@ def explorer_chart(data: ExplorerData) -> alt.VConcatChart:
 # -- the page ------------------------------------------------------------------
 
 
-_SNIPPET: Final = "window.vegaEmbed = vegaEmbed;"
-"""The page calls only ``vegaEmbed`` (which brings Vega and Vega-Lite along)."""
-
-
-@cache
-def _javascript() -> str:
-    """Vega, Vega-Lite and Vega-Embed in one script (`vl_convert.javascript_bundle`).
-
-    The bundle is inlined as it is: it must not contain ``</script`` or
-    ``<!--`` (checked), which would end or confuse the ``<script>`` element.
-    """
-    import vl_convert as vlc
-
-    version = alt.SCHEMA_VERSION.lstrip("v").rsplit(".", 1)[0]
-    bundle: str = vlc.javascript_bundle(_SNIPPET, vl_version=version)
-    lowered = bundle.lower()
-    if "</script" in lowered or "<!--" in lowered:  # pragma: no cover - upstream
-        msg = "the Vega bundle of vl-convert cannot be inlined in a <script>"
-        raise RuntimeError(msg)
-    return bundle
-
-
-def _json_script(document: object) -> str:
-    """JSON for a ``<script type="application/json">`` element (``</`` escaped)."""
-    text = json.dumps(document, separators=(",", ":"))
-    return text.replace("</", "<\\/").replace("<!--", "<\\u0021--")
-
-
 _STYLE: Final = """
 body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 1.5em;
        color: #222; max-width: 70em; }
@@ -1003,7 +973,7 @@ def explorer_html(data: ExplorerData) -> str:
     """
     with alt.theme.enable(charts.THEME_NAME):
         spec = explorer_chart(data).to_dict()
-    spec_text = _json_script(spec)
+    spec_text = charts.json_script(spec)
     title = html.escape(f"Pricing explorer: {data.scenario}")
     lead = html.escape(
         f"Plan {data.plan.name}, {data.first_month:%Y-%m} to {data.last_month:%Y-%m}. "
@@ -1017,7 +987,7 @@ def explorer_html(data: ExplorerData) -> str:
 <meta name="generator" content="meter_sim.explore">
 <title>{title}</title>
 <style>{_STYLE}</style>
-<script>{_javascript()}</script>
+<script>{charts.javascript()}</script>
 </head>
 <body>
 <h1>{title}</h1>

@@ -15,8 +15,16 @@ differential, the invariants, the round trips) take a fraction of it.
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from playwright.sync_api import Browser
 
 # Generation speed varies on a shared 2-core CI machine: a slow draw is not a bug.
 SLOW_OK = [HealthCheck.too_slow]
@@ -41,3 +49,36 @@ if os.environ.get("HYPOTHESIS_MAX_EXAMPLES"):
         settings(max_examples=int(os.environ["HYPOTHESIS_MAX_EXAMPLES"])),
     )
     settings.load_profile("sized")
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+NO_BROWSER = (
+    f"headless Chromium not installed ({CHROMIUM} missing): install Debian's "
+    "`chromium` package (`.ci/run` does) to run the browser tests"
+)
+CHROMIUM_FLAGS = [
+    # As root on a closed network (.library/env/machines/python.md, Known to work).
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium, driven by Playwright (no browser download)."""
+    if not CHROMIUM.exists():
+        pytest.skip(NO_BROWSER)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS
+        )
+        yield launched
+        launched.close()

@@ -439,7 +439,9 @@ def test_annual_cost_chart_spec() -> None:
     annual = annual_costs(usage, {"test": PLAN, "cheap": cheap})
     spec = charts.annual_cost(annual).to_dict()
     assert spec["mark"]["type"] == "bar"
-    assert spec["encoding"]["x"]["sort"] == ["Cheap", "Test"]
+    assert spec["encoding"]["x"]["sort"] == {"field": "rank", "op": "min"}
+    rows = spec["datasets"][spec["data"]["name"]]
+    assert {r["name"]: r["rank"] for r in rows} == {"Cheap": 0, "Test": 1}
     assert spec["encoding"]["y"]["title"] == "Cost per billing year, ex tax [EUR]"
     assert spec["encoding"]["xOffset"]["field"] == "year"
     assert {t["field"] for t in spec["encoding"]["tooltip"]} == {
@@ -510,10 +512,10 @@ def test_forecast_and_commitment_chart_specs() -> None:
     curve = charts.commitment_curve(table, currency="AUD").to_dict()
     lines, labels = curve["layer"]
     assert lines["encoding"]["y"]["title"] == "Annual cost, ex tax [AUD per year]"
-    assert (
-        lines["encoding"]["x"]["sort"]
-        == table.sort("expected_annual", "plan")["plan"].to_list()
-    )
+    assert lines["encoding"]["x"]["sort"] == {"field": "rank", "op": "min"}
+    ranks = {r["plan"]: r["rank"] for r in curve["datasets"][lines["data"]["name"]]}
+    by_rank = sorted(ranks, key=ranks.__getitem__)
+    assert by_rank == table.sort("expected_annual", "plan")["plan"].to_list()
     assert labels["mark"]["type"] == "text"
 
 

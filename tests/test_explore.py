@@ -33,7 +33,6 @@ from meter_sim.scenario import load_scenario
 from meter_sim.simulate import compare_strategies
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
 
     from playwright.sync_api import Browser, Page
 
@@ -44,24 +43,6 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER = ROOT / "scenarios" / "training-provider.yaml"
 APRIL_TO_JULY = ROOT / "scenarios" / "april-to-july.yaml"
-CHROMIUM = Path("/usr/bin/chromium")
-NO_BROWSER = (
-    f"headless Chromium not installed ({CHROMIUM} missing): install Debian's "
-    "`chromium` package (`.ci/run` does) to run the browser test"
-)
-CHROMIUM_FLAGS = [
-    # As root on a closed network (.library/env/machines/python.md, Known to work).
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 @pytest.fixture(scope="module")
 def provider() -> Scenario:
     return load_scenario(PROVIDER)
@@ -254,20 +235,6 @@ def test_cli_writes_the_page(tmp_path: Path) -> None:
 
 
 # -- in a real browser ---------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(NO_BROWSER)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS
-        )
-        yield launched
-        launched.close()
 
 
 def money(amount: Decimal, currency: str = "AUD") -> str:
