@@ -40,8 +40,6 @@ from meter_sim.strategies import STRATEGIES
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import altair as alt
-
     from meter_sim.billing import Bill
     from meter_sim.datasets.oulad import OuladComparison, OuladData
     from meter_sim.logs import ActivityLog, StatusLog
@@ -338,8 +336,17 @@ def bill_command(
 ) -> None:
     """Bill a status log: monthly usage and invoice, learner-months, rejections."""
     first, last = _month(from_month, "--from"), _month(through_month, "--through")
+    try:
+        if learner_months_file is not None:
+            _refuse_overwrite(
+                learner_months_file, "--learner-months", status_log, activity, plan
+            )
+    except MeterSimError as exc:
+        raise _fail(exc) from None
     if rejected_file is not None:
-        _check_rejected_file(rejected_file, learner_months_file, status_log, activity)
+        _check_rejected_file(
+            rejected_file, learner_months_file, status_log, activity, plan
+        )
     if streaming:
         _bill_streaming(
             status_log,
@@ -372,9 +379,6 @@ def bill_command(
             last_month=last,
         )
         if learner_months_file is not None:
-            _refuse_overwrite(
-                learner_months_file, "--learner-months", status_log, activity
-            )
             result.write_learner_months(learner_months_file)
             errors.print(
                 _safe(
@@ -469,7 +473,6 @@ def _bill_streaming(
                 "--streaming writes the learner-months: give --learner-months X.parquet"
             )
             raise LogFormatError(msg, field="learner-months")
-        _refuse_overwrite(learner_months_file, "--learner-months", status_log)
         result = bill_streaming(
             status_log,
             learner_months_file,
@@ -601,6 +604,7 @@ def oulad_command(
         started = time.perf_counter()
         data = read_oulad(folder, start_day=start_day)
         if status_log_file is not None:
+            _refuse_overwrite(status_log_file, "--status-log", data.folder, plan)
             _write_oulad_status_log(data.folder, start_day, status_log_file)
         result = compare_oulad(
             data,
@@ -649,16 +653,9 @@ def _oulad_strategies(
 
 
 def _write_oulad_status_log(folder: Path, start_day: int, out: Path) -> None:
-    """Write the registrations status log for `meter-sim bill`, never over an input."""
-    from meter_sim.datasets.oulad import (
-        FILES,
-        registrations_status_log,
-        write_status_log,
-    )
+    """Write the registrations status log for `meter-sim bill`."""
+    from meter_sim.datasets.oulad import registrations_status_log, write_status_log
 
-    if any(out.resolve() == (folder / name).resolve() for name in FILES):
-        msg = f"{out}: --status-log would overwrite an input file"
-        raise LogFormatError(msg, source=str(out), field="status-log")
     log = registrations_status_log(folder, start_day=start_day)
     write_status_log(log, out)
     learners = log.status["learner_id"].n_unique()
@@ -876,7 +873,12 @@ def plans_command(
         if chart is not None:
             from meter_sim import charts
 
-            save_chart(charts.annual_cost(annual_costs(usage, plans)), chart)
+            _refuse_overwrite(chart, "--chart", source, *_plan_files(source), folder)
+            charts.save(
+                charts.annual_cost(annual_costs(usage, plans)),
+                chart,
+                title=f"Annual cost per plan: {source.name}",
+            )
     except MeterSimError as exc:
         raise _fail(exc) from None
     _print_comparison(table, result, output)
@@ -951,24 +953,6 @@ def _print_comparison(table: pl.DataFrame, result: Bill, output: OutputFormat) -
     )
 
 
-def save_chart(chart: alt.TopLevelMixin, path: Path) -> None:
-    """Save an altair chart as ``.html``, ``.png`` or ``.svg`` (by the suffix).
-
-    Raises
-    ------
-    LogFormatError
-        For another suffix, or a file that cannot be written.
-    """
-    suffix = path.suffix.lower()
-    if suffix not in {".html", ".png", ".svg"}:
-        msg = f"{path}: unknown chart type {suffix!r}; expected .html, .png or .svg"
-        raise LogFormatError(msg, source=str(path), field="chart")
-    try:
-        chart.save(path)
-    except OSError as exc:
-        raise LogFormatError.unwritable(path, exc, "chart", field="chart") from None
-
-
 @app.command("compare")
 def compare_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
@@ -992,9 +976,11 @@ def compare_command(
         if chart is not None:
             from meter_sim import charts
 
-            save_chart(
+            _refuse_overwrite(chart, "--chart", scenario, *_plan_files(scenario))
+            charts.save(
                 charts.strategy_comparison(result.table, currency=loaded.plan.currency),
                 chart,
+                title=f"Strategies compared: {loaded.name}",
             )
     except MeterSimError as exc:
         raise _fail(exc) from None
@@ -1124,7 +1110,14 @@ def forecast_command(
             )
             curve = charts.commitment_curve(commitment, currency=loaded.plan.currency)
             both = alt.vconcat(fan, curve).resolve_scale(color="independent")
-            save_chart(both.resolve_legend(color="independent"), chart)
+            _refuse_overwrite(
+                chart, "--chart", scenario, *_plan_files(scenario), price_book
+            )
+            charts.save(
+                both.resolve_legend(color="independent"),
+                chart,
+                title=f"Forecast: {loaded.name}",
+            )
     except MeterSimError as exc:
         raise _fail(exc) from None
     _print_forecast(loaded, result, commitment, strategy, output)
@@ -1276,10 +1269,30 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _refuse_overwrite(out: Path, option: str, *inputs: Path | None) -> None:
-    """Raise `LogFormatError` if writing ``out`` would replace an input file."""
-    if any(p is not None and _same_file(out, p) for p in inputs):
-        msg = f"{out}: {option} would overwrite an input file"
+    """Raise `LogFormatError` if writing ``out`` would replace an input file.
+
+    ``inputs`` are every file the command reads (logs, plan, invoice, vendor
+    report, scenario) and folders it reads files of (a price book, the OULAD
+    folder): each file directly inside such a folder counts as an input. Links,
+    hard or symbolic, and other spellings of a path are seen through.
+    """
+    files: list[Path] = []
+    for path in inputs:
+        if path is not None and path.is_dir():
+            files += [entry for entry in path.iterdir() if entry.is_file()]
+        elif path is not None:
+            files.append(path)
+    clash = next((p for p in files if _same_file(out, p)), None)
+    if clash is not None:
+        msg = f"{out}: {option} would overwrite an input file ({clash})"
         raise LogFormatError(msg, source=str(out), field=option.lstrip("-"))
+
+
+def _plan_files(scenario: Path) -> tuple[Path, ...]:
+    """The plan folder a scenario's plan file is read from; none for a status log."""
+    if scenario.suffix.lower() not in {".yaml", ".yml"}:
+        return ()
+    return (scenario.parent / PLANS_FOLDER,)
 
 
 def _print_inputs(
@@ -1392,7 +1405,7 @@ def reconcile_command(
             bar.update(task, advance=1)
         if out is not None:
             _write_reconciliation(
-                result, out, status_log, activity, invoice, vendor_report
+                result, out, status_log, activity, invoice, vendor_report, plan
             )
     except MeterSimError as exc:
         raise _fail(exc) from None
@@ -1616,7 +1629,13 @@ def report_status_command(
             report = status_report(result, status)
             bar.update(task, advance=1)
         _write(
-            report, out, status_log, activity, excel=excel, what="learner status report"
+            report,
+            out,
+            status_log,
+            activity,
+            plan,
+            excel=excel,
+            what="learner status report",
         )
     except MeterSimError as exc:
         raise _fail(exc) from None
@@ -1664,7 +1683,7 @@ def explore_command(
         if out.suffix.lower() not in {".html", ".htm"}:
             msg = f"{out}: `--out`: an .html file expected"
             raise LogFormatError(msg, source=str(out), field="out")
-        _refuse_overwrite(out, "--out", scenario)
+        _refuse_overwrite(out, "--out", scenario, *_plan_files(scenario))
         data = explorer_data(load_scenario(scenario))
         size = write_explorer(data, out)
     except MeterSimError as exc:

@@ -794,15 +794,15 @@ def _load_plan_file(
     folder = (scenario_file.parent / PLANS_FOLDER).resolve()
     candidate = scenario_file.parent / reference
     try:
-        resolved = candidate.resolve()
-        usable = resolved.is_file()
-    except (OSError, ValueError) as exc:  # a name too long, a NUL character
+        inside = _inside(candidate, folder)
+        usable = candidate.is_file()
+    except (OSError, RuntimeError, ValueError) as exc:  # too long, NUL, a loop
         reason = exc.strerror if isinstance(exc, OSError) else None
         problem = Problem(
             ("plan",), f"a usable plan file path expected ({reason or exc})", reference
         )
         raise positions.error([problem]) from None
-    if not resolved.is_relative_to(folder) or resolved == folder:
+    if not inside:
         problem = Problem(
             ("plan",),
             f"a plan file inside the `{PLANS_FOLDER}/` folder beside the scenario "
@@ -935,6 +935,11 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
 def load_price_book(folder: str | os.PathLike[str]) -> dict[str, Plan]:
     """Load every plan file (``*.yaml``) of a price book folder.
 
+    A plan file must lie in the folder: an entry that is a link to a file
+    elsewhere (``plans/z.yaml -> ../../secret.txt``) is refused before it is
+    read, by the same rule as a scenario's ``plan:`` reference, so no error
+    quotes a line of a file outside the price book.
+
     Parameters
     ----------
     folder : str or path-like
@@ -948,12 +953,45 @@ def load_price_book(folder: str | os.PathLike[str]) -> dict[str, Plan]:
     Raises
     ------
     ScenarioError
-        If the folder does not exist or holds no ``.yaml`` file, or any plan file
-        is invalid (naming its file, line and field).
+        If the folder does not exist or holds no ``.yaml`` file, an entry leads
+        outside the folder or is not a file, or any plan file is invalid (naming
+        its file, line and field).
     """
     path = Path(folder)
     files = sorted(path.glob("*.yaml")) if path.is_dir() else []
     if not files:
         msg = f"{path}: a price book folder holding plan files (*.yaml) expected"
         raise ScenarioError(msg, source=str(path))
+    inside = path.resolve()
+    for file in files:
+        try:
+            contained = _inside(file, inside)
+        except (OSError, RuntimeError, ValueError) as exc:  # a loop of links
+            msg = f"{file}: a usable plan file path expected ({exc})"
+            raise ScenarioError(msg, source=str(file)) from None
+        if not contained:
+            msg = (
+                f"{file}: a plan file inside the price book folder {path} expected; "
+                "it is a link to a file elsewhere (not read)"
+            )
+            raise ScenarioError(msg, source=str(file))
+        if not file.is_file():
+            msg = f"{file}: a plan file expected; it is not a regular file"
+            raise ScenarioError(msg, source=str(file))
     return {file.stem: load_plan(file) for file in files}
+
+
+def _inside(candidate: Path, folder: Path) -> bool:
+    """Whether ``candidate``, links followed, lies inside ``folder`` (resolved).
+
+    The one containment rule of plan files: a scenario's ``plan:`` reference
+    and every entry of a price book (DESIGN.md section 4, Plans).
+
+    Raises
+    ------
+    OSError, RuntimeError, ValueError
+        If the path cannot be resolved (a name too long, a loop of links, which
+        Python 3.11 reports as RuntimeError, a NUL character).
+    """
+    resolved = candidate.resolve()
+    return resolved.is_relative_to(folder) and resolved != folder

@@ -33,7 +33,6 @@ from meter_sim.scenario import load_scenario
 from meter_sim.simulate import compare_strategies
 
 if TYPE_CHECKING:
-
     from playwright.sync_api import Browser, Page
 
     from meter_sim.pricing import Plan
@@ -43,6 +42,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER = ROOT / "scenarios" / "training-provider.yaml"
 APRIL_TO_JULY = ROOT / "scenarios" / "april-to-july.yaml"
+
+
 @pytest.fixture(scope="module")
 def provider() -> Scenario:
     return load_scenario(PROVIDER)

@@ -24,7 +24,7 @@ from meter_sim.cli import USAGE_ONLY, app
 from tests.helpers import status_log
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Dialog
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -32,7 +32,7 @@ runner = CliRunner()
 HOSTILE = [
     "</script><script>window.injected = 'script';</script>",
     "<!--<script>window.injected = 'comment';</script>",
-    '<img src=x onerror="window.injected = \'img\'">',
+    "<img src=x onerror=\"window.injected = 'img'\">",
     "</SCRIPT ><svg onload=\"window.injected = 'svg'\">",
     "\u2028\u2029</script\t><script>window.injected = 'separators';</script>",
     "&lt;/script&gt;<b>&amp;</b>",
@@ -90,7 +90,12 @@ def assert_safe_in_browser(browser: Browser, page_file: Path, shown: str) -> Non
     context.on("request", lambda request: requests.append(request.url))
     page = context.new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def refuse(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
     page.goto(page_file.as_uri())
     page.wait_for_selector("body[data-ready=true]", timeout=30_000)
     injected = page.evaluate("() => window.injected")
