@@ -487,17 +487,70 @@ def _text(name: str) -> pl.Expr:
     return pl.when(text == "").then(None).otherwise(text)
 
 
+_EXPORT_ISO = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]{1,9})?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
+)
+"""The form an export writes (seconds and an offset or ``Z``, no spaces)."""
+_EXPORT_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
+
+
 def _parse_instants(
     frame: pl.DataFrame, name: str, naive_timezone: str | None
-) -> tuple[pl.Expr, pl.Expr]:
-    """Expressions for the parsed UTC instant of column ``name`` and its error text.
+) -> tuple[pl.DataFrame, pl.Expr, pl.Expr]:
+    """The parsed UTC instant of column ``name`` and its error text.
 
-    Instants must fall in the years `YEARS` (UTC).
+    Instants must fall in the years `YEARS` (UTC). For text, the rows in the form
+    an export writes (`_EXPORT_ISO`) are parsed with one format; only the other
+    rows (a space for ``T``, no seconds, no offset, blanks, bad values) go
+    through every accepted form and its checks (`_instants_and_errors`), which
+    give the same instant for a row of the export form.
+
+    Returns
+    -------
+    tuple
+        ``frame`` with any columns the expressions need, and the expressions of
+        the instant (Datetime(us, UTC)) and of the error (String, null if none).
     """
-    value, error = _instants_and_errors(frame, name, naive_timezone)
+    if isinstance(frame.schema[name], pl.Datetime):
+        value, error = _instants_and_errors(frame, name, naive_timezone)
+    else:
+        frame, value, error = _text_instants(frame, name, naive_timezone)
     year = value.dt.year()
     outside = pl.when((year < YEARS[0]) | (year > YEARS[1])).then(pl.lit(OUTSIDE_YEARS))
-    return value, pl.coalesce(error, outside)
+    return frame, value, pl.coalesce(error, outside)
+
+
+def _text_instants(
+    frame: pl.DataFrame, name: str, naive_timezone: str | None
+) -> tuple[pl.DataFrame, pl.Expr, pl.Expr]:
+    """`_parse_instants` of a text column: the export form fast, the rest in full."""
+    raw = pl.col(name).cast(pl.String)
+    fast = raw.str.to_datetime(_EXPORT_FORMAT, strict=False, time_unit="us")
+    value, error = f"{name} parsed", f"{name} error"
+    frame = frame.with_columns(
+        fast.dt.convert_time_zone("UTC").alias(value),
+        pl.lit(None, pl.String).alias(error),
+    )
+    rest = frame.select(pl.arg_where(~raw.str.contains(_EXPORT_ISO) | fast.is_null()))
+    rows = rest.to_series()
+    if rows.is_empty():
+        return frame, pl.col(value), pl.col(error)
+    # Only the other rows are checked and parsed in full, then put back in place
+    # (a scatter copies the instants and errors, never the log's text columns).
+    # A row with an error gets no instant: it is not parsed (a huge bad value is
+    # not copied again).
+    other = frame.select(name)[rows]
+    slow_value, slow_error = _instants_and_errors(other, name, naive_timezone)
+    errors = other.select(slow_error.cast(pl.String)).to_series()
+    good = errors.is_null()
+    values = pl.repeat(None, len(rows), dtype=UTC_US, eager=True).scatter(
+        good.arg_true(), other.filter(good).select(slow_value).to_series()
+    )
+    frame = frame.with_columns(
+        frame[value].scatter(rows, values), frame[error].scatter(rows, errors)
+    )
+    return frame, pl.col(value), pl.col(error)
 
 
 def _instants_and_errors(
@@ -582,14 +635,51 @@ def _raise_errors(errors: pl.DataFrame, source: str, line_word: str) -> None:
 
 
 def _collect_errors(frame: pl.DataFrame, checks: dict[str, pl.Expr]) -> pl.DataFrame:
-    """Long frame (line, field, message) of every non-null error expression."""
-    parts = [
-        frame.select(
-            "line", pl.lit(field).alias("field"), expr.alias("message")
-        ).filter(pl.col("message").is_not_null())
-        for field, expr in checks.items()
-    ]
-    return pl.concat(parts)
+    """Long frame (line, field, message) of every non-null error expression.
+
+    The checks run in one query (columns in parallel); only the rows where one
+    fails are turned into the long frame.
+    """
+    wide = frame.lazy().select("line", *(e.alias(f) for f, e in checks.items()))
+    return _failures(wide.collect(), list(checks))
+
+
+def _failures(wide: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
+    """``line``, ``field``, ``message`` of the non-null cells of columns ``fields``."""
+    failing = wide.select("line", *fields).filter(
+        pl.any_horizontal(pl.col(fields).is_not_null())
+    )
+    return (
+        failing.cast(dict.fromkeys(fields, pl.String))
+        .unpivot(index="line", variable_name="field", value_name="message")
+        .filter(pl.col("message").is_not_null())
+    )
+
+
+def _parse_checked(
+    frame: pl.DataFrame,
+    values: Sequence[pl.Expr],
+    checks: dict[str, pl.Expr],
+    source: str,
+    line_word: str,
+) -> pl.DataFrame:
+    """Parse and check in one query: the ``values`` columns, or `LogFormatError`.
+
+    The values and the error of each field are computed together, so a parse that
+    both need (the instants) runs once; the rows that fail are listed by
+    `_raise_errors`.
+    """
+    errors = {f"error of {field}": check for field, check in checks.items()}
+    wide = (
+        frame.lazy()
+        .select(*values, *(check.alias(name) for name, check in errors.items()))
+        .collect()
+    )
+    failures = _failures(wide, list(errors)).with_columns(
+        pl.col("field").str.strip_prefix("error of ")
+    )
+    _raise_errors(failures, source, line_word)
+    return wide.drop(list(errors))
 
 
 def _words_error(name: str, words: Sequence[str], *, required: bool) -> pl.Expr:
@@ -752,7 +842,9 @@ def parse_status_log(
         "actor": "text",
     }
     frame = _columns(raw, source, kinds, STATUS_REQUIRED, line_word)
-    changed_at, time_error = _parse_instants(frame, "changed_at", naive_timezone)
+    frame, changed_at, time_error = _parse_instants(
+        frame, "changed_at", naive_timezone
+    )
     is_active = (
         pl.col("is_active")
         if frame.schema["is_active"] == pl.Boolean
@@ -768,16 +860,17 @@ def parse_status_log(
         else _words_error("is_active", TRUE_WORDS + FALSE_WORDS, required=True),
         "channel": _words_error("channel", CHANNEL_WORDS, required=False),
     }
-    _raise_errors(_collect_errors(frame, checks), source, line_word)
-    parsed = frame.select(
-        "line",
+    values = [
+        pl.col("line"),
         _learner_id().alias("learner_id"),
         changed_at.alias("changed_at"),
         is_active.alias("is_active"),
         _text("event_id").alias("event_id"),
         _text("channel").str.to_lowercase().alias("channel"),
         _text("actor").alias("actor"),
-    ).cast(STATUS_SCHEMA)
+    ]
+    parsed = _parse_checked(frame, values, checks, source, line_word)
+    parsed = parsed.cast(STATUS_SCHEMA)
     return prepare_status_log(parsed, source, line_word=line_word)
 
 
@@ -884,7 +977,9 @@ def parse_activity_log(
         "scheduled": "flag",
     }
     frame = _columns(raw, source, kinds, ACTIVITY_REQUIRED, line_word)
-    occurred_at, time_error = _parse_instants(frame, "occurred_at", naive_timezone)
+    frame, occurred_at, time_error = _parse_instants(
+        frame, "occurred_at", naive_timezone
+    )
     scheduled_is_bool = frame.schema["scheduled"] == pl.Boolean
     checks = {
         "learner_id": _learner_id_error(),
@@ -895,17 +990,18 @@ def parse_activity_log(
         if scheduled_is_bool
         else _words_error("scheduled", TRUE_WORDS + FALSE_WORDS, required=False),
     }
-    _raise_errors(_collect_errors(frame, checks), source, line_word)
     scheduled = pl.col("scheduled") if scheduled_is_bool else _bool_value("scheduled")
-    parsed = frame.select(
-        "line",
+    values = [
+        pl.col("line"),
         _learner_id().alias("learner_id"),
         occurred_at.alias("occurred_at"),
         _text("activity").str.to_lowercase().alias("activity"),
         _text("channel").str.to_lowercase().fill_null(str(Channel.UI)).alias("channel"),
         scheduled.fill_null(value=False).alias("scheduled"),
         _text("event_id").alias("event_id"),
-    ).cast(ACTIVITY_SCHEMA)
+    ]
+    parsed = _parse_checked(frame, values, checks, source, line_word)
+    parsed = parsed.cast(ACTIVITY_SCHEMA)
     return prepare_activity_log(parsed, source, line_word=line_word)
 
 

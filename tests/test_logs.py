@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from meter_sim.exceptions import LogFormatError
 from meter_sim.logs import (
@@ -559,3 +562,56 @@ def test_sort_rows_with_a_packed_key(dtype: type, far: int) -> None:
     assert got_ticks.tolist() == [4, 5, 8, 3, far]
     assert got_ticks.dtype == dtype
     assert repeated.rows() == [(0, 2), (0, 2), (2, far // 2)]
+
+
+# -- the export form is parsed fast, every other row in full ---------------------
+
+
+def test_rows_of_every_form_keep_their_place(tmp_path: Path) -> None:
+    """Rows in the export form and in the other forms, interleaved, each parsed."""
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        "learner_id,changed_at,is_active\n"
+        "A,2018-04-11T10:00:00+10:00,yes\n"  # export form
+        "B,2018-04-11 10:00:00+10:00,yes\n"  # a space for T
+        "C,2018-04-11T10:00Z,yes\n"  # no seconds
+        "D,2018-04-11T00:00:00.25z,yes\n"  # lower-case z
+        "E,2018-04-11T00:00:00.000001-0130,yes\n",  # offset without colon
+        encoding="utf-8",
+    )
+    events = read_status_log(path).events.sort("line")
+    assert events["changed_at"].to_list() == [
+        datetime(2018, 4, 11, 0, 0, tzinfo=UTC),
+        datetime(2018, 4, 11, 0, 0, tzinfo=UTC),
+        datetime(2018, 4, 11, 10, 0, tzinfo=UTC),
+        datetime(2018, 4, 11, 0, 0, 0, 250_000, tzinfo=UTC),
+        datetime(2018, 4, 11, 1, 30, 0, 1, tzinfo=UTC),
+    ]
+
+
+@given(
+    # A wall-clock time, written below with an offset of its own.
+    instant=st.datetimes(
+        min_value=datetime(1900, 1, 2),  # noqa: DTZ001
+        max_value=datetime(2199, 12, 30),  # noqa: DTZ001
+    ),
+    offset_minutes=st.integers(-14 * 60, 14 * 60),
+    digits=st.integers(0, 6),
+    colon=st.booleans(),
+)
+def test_the_export_form_parses_as_the_full_reader(
+    instant: datetime, offset_minutes: int, digits: int, colon: bool
+) -> None:
+    from meter_sim.logs import _EXPORT_ISO, _instants_and_errors, _parse_instants
+
+    sign = "-" if offset_minutes < 0 else "+"
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    fraction = f".{instant.microsecond:06d}"[: digits + 1] if digits else ""
+    offset = f"{sign}{hours:02d}{':' if colon else ''}{minutes:02d}"
+    text = f"{instant:%Y-%m-%dT%H:%M:%S}{fraction}{offset}"
+    frame = pl.DataFrame({"line": [2], "t": [text]})
+    full_value, full_error = _instants_and_errors(frame, "t", None)
+    expected = frame.select(full_value.alias("v"), full_error.alias("e")).row(0)
+    fast_frame, value, error = _parse_instants(frame, "t", None)
+    assert re.fullmatch(_EXPORT_ISO, text)  # so the fast path parses it
+    assert fast_frame.select(value, error).row(0) == expected
