@@ -527,13 +527,14 @@ def _text_instants(
     """`_parse_instants` of a text column: the export form fast, the rest in full."""
     raw = pl.col(name).cast(pl.String)
     fast = raw.str.to_datetime(_EXPORT_FORMAT, strict=False, time_unit="us")
-    value, error = f"{name} parsed", f"{name} error"
+    value, error, quick = f"{name} parsed", f"{name} error", f"{name} quick"
     frame = frame.with_columns(
-        fast.dt.convert_time_zone("UTC").alias(value),
+        fast.alias(value),  # UTC: %#z gives the instant in UTC
         pl.lit(None, pl.String).alias(error),
+        (raw.str.contains(_EXPORT_ISO) & fast.is_not_null()).alias(quick),
     )
-    rest = frame.select(pl.arg_where(~raw.str.contains(_EXPORT_ISO) | fast.is_null()))
-    rows = rest.to_series()
+    rows = frame.select(pl.arg_where(~pl.col(quick))).to_series()
+    frame = frame.drop(quick)
     if rows.is_empty():
         return frame, pl.col(value), pl.col(error)
     # Only the other rows are checked and parsed in full, then put back in place
