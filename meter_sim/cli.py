@@ -523,12 +523,24 @@ def _choose_plan(
             overage_price=price,
         )
     except ValidationError as exc:
-        error = exc.errors()[0]
-        option = {"included_learners": "--included"}.get(
-            str(error["loc"][0]), "--overage-price"
-        )
-        msg = f"`{option}`: {error['msg']}"
-        raise LogFormatError(msg, field=option) from None
+        options = {"included_learners": "--included"}
+        raise _option_error(exc, options, "--overage-price") from None
+
+
+def _option_error(
+    exc: ValidationError, options: dict[str, str], default: str
+) -> LogFormatError:
+    """The first problem of a plan built from options, naming the option.
+
+    ``options`` maps a plan field to the option it comes from, ``default`` is
+    the option of any other field. The bounds are those of a plan file.
+    """
+    error = exc.errors()[0]
+    plan_field = str(error["loc"][0]) if error["loc"] else ""
+    option = options.get(plan_field, default)
+    got = error.get("input")
+    msg = f"`{option}`: the plan's {plan_field} {error['msg'].lower()}, got {got}"
+    return LogFormatError(msg, field=option.lstrip("-"))
 
 
 USAGE_ONLY = Plan(
@@ -539,6 +551,10 @@ USAGE_ONLY = Plan(
     overage_price=Decimal(0),
 )
 """The plan of a bill run without --plan or prices: it counts, and charges nothing."""
+
+
+MAX_GRACE_DAYS = 3_650
+"""Longest ``oulad --grace-days`` (ten years; the data covers two). [days]"""
 
 
 @app.command("oulad")
@@ -575,6 +591,7 @@ def oulad_command(
         typer.Option(
             "--grace-days",
             min=0,
+            max=MAX_GRACE_DAYS,
             help="course_window and batched: days from the course end to switch-off.",
         ),
     ] = 14,
@@ -1145,7 +1162,11 @@ def _commitment_candidates(
             raise LogFormatError(msg, field="included")
         counts.append(int(part))
     fee = _decimal(fee_per_learner)
-    return commitment_plans(scenario.plan, counts, fee)
+    try:
+        return commitment_plans(scenario.plan, counts, fee)
+    except ValidationError as exc:
+        options = {"included_learners": "--included"}
+        raise _option_error(exc, options, "--base-fee-per-learner") from None
 
 
 def _print_forecast(

@@ -697,3 +697,42 @@ def test_plans_reports_a_bad_price_book(tmp_path: Path) -> None:
     assert code == 2
     assert f"{tmp_path / 'bad.yaml'}:6:3: overage_tiers" in err
     assert "increasing `up_to`" in err
+
+
+FORECAST = ["forecast", "scenarios/training-provider.yaml", "--runs", "2"]
+BILL = ["bill", "examples/status.csv"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [*FORECAST, "--included", "1000000001"],
+            "error: `--included`: the plan's included_learners input should be less "
+            "than or equal to 1000000000, got 1000000001",
+        ),
+        (
+            [*FORECAST, "--included", "100", "--base-fee-per-learner", "10000000.01"],
+            # 100 x 10,000,000.01 = 1,000,000,001.00, over a plan's 1e9 base fee.
+            "error: `--base-fee-per-learner`: the plan's base_fee input should be "
+            "less than or equal to 1e+9, got 1000000001.00",
+        ),
+        (
+            [*BILL, "--included", "1000000001", "--overage-price", "1"],
+            "error: `--included`: the plan's included_learners input should be less "
+            "than or equal to 1000000000, got 1000000001",
+        ),
+    ],
+)
+def test_options_out_of_a_plans_bounds_are_named(args: list[str], message: str) -> None:
+    code, _, err = invoke(*args)
+    assert code == 2
+    assert err.strip() == message
+
+
+def test_oulad_grace_days_are_bounded() -> None:
+    code, out, err = invoke("oulad", EXCERPT, "--grace-days", "106751992")
+    assert code == 2
+    assert "Invalid value for '--grace-days'" in out + err
+    assert "less than or equal to 3650" in out + err
+    assert "Traceback" not in out + err
