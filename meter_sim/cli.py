@@ -7,6 +7,7 @@ exit with status 2; never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from dataclasses import replace
@@ -97,6 +98,40 @@ OveragePriceOption = Annotated[
 @app.callback()
 def main() -> None:
     """Model, forecast and audit per-Active-Learner subscription billing."""
+
+
+def run() -> None:
+    """The ``meter-sim`` command: `app`, with standard output's failures made clear.
+
+    A closed pipe (``meter-sim ... | head``) ends the command quietly, exit 0; any
+    other failure to write standard output (a full disk: ``> /dev/full``) is one
+    message on standard error and exit status 2, as for bad input (DESIGN.md
+    section 5, CLI contract). The rest of the output is then discarded, so
+    Python does not fail again when it exits.
+    """
+    try:
+        try:
+            app(prog_name="meter-sim")
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        sys.exit(0)
+    except OSError as exc:
+        _discard_stdout()
+        reason = exc.strerror or str(exc)
+        errors.print(
+            Text("error: ", style="bold red")
+            + _safe(f"cannot write to standard output: {reason}")
+        )
+        sys.exit(2)
+
+
+def _discard_stdout() -> None:
+    """Point standard output at the null device (what is left is not written)."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
 
 
 def _month(value: str | None, option: str) -> date | None:

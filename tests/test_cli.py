@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -13,9 +15,6 @@ from typer.testing import CliRunner
 
 from meter_sim.cli import app
 from tests.helpers import REAL_OULAD, needs_real_oulad
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 runner = CliRunner()
 
@@ -736,3 +735,60 @@ def test_oulad_grace_days_are_bounded() -> None:
     assert "Invalid value for '--grace-days'" in out + err
     assert "less than or equal to 3650" in out + err
     assert "Traceback" not in out + err
+
+
+RUN_COMMAND = (
+    "import sys; from meter_sim.cli import run; sys.argv[0] = 'meter-sim'; run()"
+)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bill", "examples/status.csv"],
+        ["bill", "examples/status.csv", "--format", "json"],
+        ["run", "scenarios/april-to-july.yaml", "--format", "csv"],
+        ["plans", "scenarios/april-to-july.yaml"],
+        [
+            *["reconcile", "--status", "examples/provider-year/status.csv"],
+            *["--invoice", "examples/provider-year/invoice.csv"],
+            *["--plan", "scenarios/plans/standard.yaml"],
+        ],
+    ],
+    ids=" ".join,
+)
+def test_a_full_disk_on_standard_output_is_a_clear_error(args: list[str]) -> None:
+    with Path("/dev/full").open("w") as full:
+        done = subprocess.run(
+            [sys.executable, "-c", RUN_COMMAND, *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert "error: cannot write to standard output: No space left on device" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    rows = [f"L{n},2018-04-11T10:00:00+10:00,yes" for n in range(5_000)]
+    log = tmp_path / "many.csv"
+    log.write_text("learner_id,changed_at,is_active\n" + "\n".join(rows) + "\n")
+    args = ["bill", str(log), "--through", "2018-12", "--format", "json"]
+    reader = subprocess.Popen(
+        [sys.executable, "-c", RUN_COMMAND, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdout is not None
+    assert reader.stdout.read(10) == '{"timezone'  # then stop reading, like `head`
+    reader.stdout.close()
+    _, err = reader.communicate(timeout=60)
+    assert reader.returncode == 0
+    assert "Traceback" not in err
+    assert "error" not in err
