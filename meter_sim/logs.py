@@ -843,9 +843,7 @@ def parse_status_log(
         "actor": "text",
     }
     frame = _columns(raw, source, kinds, STATUS_REQUIRED, line_word)
-    frame, changed_at, time_error = _parse_instants(
-        frame, "changed_at", naive_timezone
-    )
+    frame, changed_at, time_error = _parse_instants(frame, "changed_at", naive_timezone)
     is_active = (
         pl.col("is_active")
         if frame.schema["is_active"] == pl.Boolean

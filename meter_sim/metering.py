@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import polars as pl
@@ -65,6 +65,23 @@ _FIRST_DAY = (date(TABLE_YEARS[0], 1, 1) - _EPOCH).days
 
 
 @functools.lru_cache(maxsize=8)
+def known_zone(name: str) -> bool:
+    """Whether ``name`` is a time zone that both zoneinfo and polars know.
+
+    The one zone check of every entry point (scenario files, ``--timezone``,
+    ``--naive-timezone``, the library): months are cut with zoneinfo and times
+    converted with polars, so a name only one of them reads (``Factory``,
+    ``localtime``, ``posixrules`` pass zoneinfo and fail in polars) is refused
+    everywhere.
+    """
+    try:
+        ZoneInfo(name)
+        pl.Series([datetime(2000, 1, 1, tzinfo=UTC)]).dt.convert_time_zone(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError, pl.exceptions.PolarsError):
+        return False
+    return True
+
+
 def _day_table(timezone: str) -> tuple[pl.Series, pl.Series]:
     """Per UTC day of `TABLE_YEARS`: local month at its start, next month's start.
 

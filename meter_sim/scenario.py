@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import polars as pl
 from pydantic import (
@@ -76,6 +76,7 @@ from meter_sim._yaml import (
 from meter_sim.exceptions import ScenarioError
 from meter_sim.lifecycle import ActivityKind, Channel, ReadKind
 from meter_sim.logs import ACTIVITY_SCHEMA, STATUS_SCHEMA, YEARS
+from meter_sim.metering import known_zone
 from meter_sim.pricing import Plan
 
 if TYPE_CHECKING:
@@ -273,16 +274,15 @@ Kind = Annotated[
 
 
 def _zone_name(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
+    if not known_zone(value):
         msg = "an IANA time zone name expected, e.g. Australia/Sydney"
-        raise ValueError(msg) from None
+        raise ValueError(msg)
     return value
 
 
 TimeZoneName = Annotated[str, AfterValidator(_zone_name)]
-"""An IANA time zone name that `zoneinfo` knows, e.g. ``"Australia/Sydney"``."""
+"""An IANA time zone name that zoneinfo and polars know (`known_zone`), e.g.
+``"Australia/Sydney"``."""
 
 
 def _month(value: object) -> date:

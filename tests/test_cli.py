@@ -17,6 +17,7 @@ from meter_sim.cli import app
 from tests.helpers import REAL_OULAD, needs_real_oulad
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
 
 STATUS = (
     "learner_id,changed_at,is_active\n"
@@ -792,3 +793,26 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert reader.returncode == 0
     assert "Traceback" not in err
     assert "error" not in err
+
+
+@pytest.mark.parametrize("zone", ["Factory", "localtime", "posixrules"])
+@pytest.mark.parametrize("command", ["run", "compare", "forecast", "explore"])
+def test_zones_zoneinfo_reads_but_polars_does_not_are_refused(
+    tmp_path: Path, zone: str, command: str
+) -> None:
+    text = (ROOT / "scenarios" / "training-provider.yaml").read_text("utf-8")
+    scenario = tmp_path / "x.yaml"
+    scenario.write_text(text.replace("Australia/Sydney", zone), "utf-8")
+    (tmp_path / "plans").symlink_to(ROOT / "scenarios" / "plans")
+    extra = {"forecast": ["--runs", "2"], "explore": ["--out", "x.html"]}
+    code, _, err = invoke(command, str(scenario), *extra.get(command, []))
+    assert code == 2
+    assert "timezone: an IANA time zone name expected, e.g. Australia/Sydney" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("option", ["--timezone", "--naive-timezone"])
+def test_zone_options_are_checked_alike(option: str) -> None:
+    code, _, err = invoke("bill", "examples/status.csv", option, "Factory")
+    assert code == 2
+    assert f"`{option}`: unknown IANA time zone 'Factory'" in err
