@@ -173,22 +173,23 @@ def _print_json(document: dict[str, Any]) -> None:
     """Print ``document`` as one line of JSON.
 
     A DataFrame anywhere in it is written by polars as an array of row objects
-    (much faster than Python objects for listings of millions of rejected rows).
+    (much faster than Python objects for listings of millions of rejected rows);
+    the rest by `json.dumps`. The parts are joined as they are written, with no
+    placeholder that a learner id could spell.
     """
-    frames: dict[str, pl.DataFrame] = {}
+    sys.stdout.write(_json_text(document) + "\n")
 
-    def placeholder(value: object) -> str:
-        if not isinstance(value, pl.DataFrame):
-            msg = f"{type(value).__name__} is not JSON serialisable"
-            raise TypeError(msg)
-        token = f"\x00frame {len(frames)}\x00"
-        frames[json.dumps(token)] = value
-        return token
 
-    text = json.dumps(document, default=placeholder)
-    for token, frame in frames.items():
-        text = text.replace(token, frame.write_json(), 1)
-    sys.stdout.write(text + "\n")
+def _json_text(value: object) -> str:
+    """JSON text of ``value``: mappings and lists walked, frames by polars."""
+    if isinstance(value, pl.DataFrame):
+        return value.write_json()
+    if isinstance(value, dict):
+        items = (f"{json.dumps(str(k))}: {_json_text(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_json_text(v) for v in value) + "]"
+    return json.dumps(value)
 
 
 def _json_document(

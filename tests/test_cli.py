@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from meter_sim.cli import app
@@ -816,3 +818,38 @@ def test_zone_options_are_checked_alike(option: str) -> None:
     code, _, err = invoke("bill", "examples/status.csv", option, "Factory")
     assert code == 2
     assert f"`{option}`: unknown IANA time zone 'Factory'" in err
+
+
+@settings(max_examples=50)
+@given(
+    ids=st.lists(
+        st.text(min_size=1, max_size=12).filter(lambda s: s == s.strip() and s),
+        min_size=1,
+        max_size=5,
+        unique=True,
+    )
+)
+def test_any_ids_round_trip_the_json(ids: list[str]) -> None:
+    """Ids of any characters (NUL, quotes, "\\0frame 0\\0") stay in their place."""
+    import tempfile
+
+    ids = [*ids, *sorted({"\0frame 0\0", "\0frame 1\0"} - set(ids))]
+    at = datetime(2018, 4, 11, tzinfo=UTC)
+    frame = pl.DataFrame(
+        {
+            "learner_id": [*ids, ids[0]],  # the last row repeats the first
+            "changed_at": [at] * (len(ids) + 1),
+            "is_active": [True] * (len(ids) + 1),
+        }
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "status.parquet"
+        frame.write_parquet(path)
+        code, out, _ = invoke("bill", str(path), "--format", "json")
+    assert code == 0
+    document = json.loads(out)
+    months = document["learner_months"]
+    assert sorted(row["learner_id"] for row in months) == sorted(ids)
+    assert {row["month"] for row in months} == {"2018-04"}
+    assert [row["line"] for row in document["rejected"]] == [len(ids) + 1]
+    assert document["months"][0]["billable_learners"] == len(ids)
