@@ -80,6 +80,11 @@ _ISO = (
 )
 _OFFSET = r"T[0-9:.]+[+-][0-9]{2}:?[0-9]{2}$"
 _SECOND_60 = r"T[0-9]{2}:[0-9]{2}:6[0-9]"
+_SUB_MICROSECOND = r":[0-9]{2}\.[0-9]{7}"
+SUB_MICROSECOND = (
+    "more than 6 digits after the second; a microsecond is the finest time kept"
+)
+"""The one message for a time finer than a microsecond, text or typed."""
 
 
 @dataclass(frozen=True)
@@ -488,7 +493,7 @@ def _text(name: str) -> pl.Expr:
 
 
 _EXPORT_ISO = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]{1,9})?"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]{1,6})?"
     r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
 )
 """The form an export writes (seconds and an offset or ``Z``, no spaces)."""
@@ -512,8 +517,12 @@ def _parse_instants(
         ``frame`` with any columns the expressions need, and the expressions of
         the instant (Datetime(us, UTC)) and of the error (String, null if none).
     """
-    if isinstance(frame.schema[name], pl.Datetime):
+    dtype = frame.schema[name]
+    if isinstance(dtype, pl.Datetime):
         value, error = _instants_and_errors(frame, name, naive_timezone)
+        if dtype.time_unit == "ns":
+            finer = pl.col(name).dt.nanosecond() % 1000 != 0
+            error = pl.coalesce(pl.when(finer).then(pl.lit(SUB_MICROSECOND)), error)
     else:
         frame, value, error = _text_instants(frame, name, naive_timezone)
     year = value.dt.year()
@@ -609,6 +618,8 @@ def _instants_and_errors(
         .then(pl.lit("not an ISO-8601 date-time (e.g. 2018-04-11T09:00:00+10:00)"))
         # The parser reads second 60 (a leap second) as the next minute, which could
         # move a change into the next month: refuse it.
+        .when(text.str.contains(_SUB_MICROSECOND))
+        .then(pl.lit(SUB_MICROSECOND))
         .when((has_offset & aware.is_null()) | text.str.contains(_SECOND_60))
         .then(pl.lit("impossible date or time"))
         .when(~has_offset)
@@ -1062,6 +1073,7 @@ def packable(schema: Mapping[str, pl.DataType]) -> bool:
         and (ids == pl.String or ids.is_integer())
         and isinstance(at, pl.Datetime)
         and at.time_zone is not None
+        and at.time_unit != "ns"  # checked for sub-microsecond times the general way
         and flag == pl.Boolean
         and not any(c in schema for c in ("event_id", "channel", "actor"))
     )

@@ -615,3 +615,46 @@ def test_the_export_form_parses_as_the_full_reader(
     fast_frame, value, error = _parse_instants(frame, "t", None)
     assert re.fullmatch(_EXPORT_ISO, text)  # so the fast path parses it
     assert fast_frame.select(value, error).row(0) == expected
+
+
+def test_a_time_finer_than_a_microsecond_is_refused_in_text_and_typed(
+    tmp_path: Path,
+) -> None:
+    """100 ns into July is not midnight: refused, never cut (issue #18, 5)."""
+    from meter_sim.logs import SUB_MICROSECOND
+
+    text = write(
+        tmp_path,
+        "learner_id,changed_at,is_active\n"
+        "L1,2018-06-30T00:00:00+10:00,yes\n"
+        "L1,2018-07-01T00:00:00.0000001+10:00,no\n",
+    )
+    with pytest.raises(LogFormatError) as caught:
+        read_status_log(text)
+    assert str(caught.value) == f"{text}:3: `changed_at`: {SUB_MICROSECOND}"
+    typed = tmp_path / "status.parquet"
+    pl.DataFrame(
+        {
+            "learner_id": ["L1", "L1"],
+            "changed_at": pl.Series([0, 1_530_367_200_000_000_100]).cast(
+                pl.Datetime("ns", "UTC")
+            ),
+            "is_active": [True, False],
+        }
+    ).write_parquet(typed)
+    with pytest.raises(LogFormatError) as caught:
+        read_status_log(typed)
+    assert str(caught.value) == f"{typed}:row 2: `changed_at`: {SUB_MICROSECOND}"
+    # Whole microseconds in a nanosecond column are kept exactly.
+    pl.DataFrame(
+        {
+            "learner_id": ["L1"],
+            "changed_at": pl.Series([1_530_367_200_000_001_000]).cast(
+                pl.Datetime("ns", "UTC")
+            ),
+            "is_active": [True],
+        }
+    ).write_parquet(typed)
+    assert read_status_log(typed).events["changed_at"].to_list() == [
+        datetime(2018, 6, 30, 14, 0, 0, 1, tzinfo=UTC)
+    ]
