@@ -399,8 +399,9 @@ def bill_streaming(
     if not packable(schema):
         msg = (
             f"{path}: streaming needs a Parquet status log with `learner_id` text "
-            "or integer, `changed_at` a time-zone-aware timestamp, `is_active` a "
-            "boolean, and no other status columns; bill it without --streaming"
+            "or integer, `changed_at` a time-zone-aware timestamp (ms or us), "
+            "`is_active` a boolean, and no other status columns; bill it without "
+            "--streaming"
         )
         raise LogFormatError(msg, source=source)
     scan = pl.scan_parquet(path, glob=False)
