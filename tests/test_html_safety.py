@@ -72,13 +72,6 @@ def hostile_scenarios(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def written(args: list[str], page: Path) -> Path:
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    assert page.is_file()
-    return page
-
-
 def assert_safe_in_browser(browser: Browser, page_file: Path, shown: str) -> None:
     """The page draws, shows ``shown`` as text, runs none of it, asks no network.
 
@@ -115,68 +108,37 @@ def assert_safe_in_browser(browser: Browser, page_file: Path, shown: str) -> Non
     assert [url for url in requests if not url.startswith("file:")] == []
 
 
-def test_plans_chart_is_safe(
-    browser: Browser, hostile_scenarios: Path, tmp_path: Path
-) -> None:
-    page = written(
-        [
-            "plans",
-            str(hostile_scenarios / "april-to-july.yaml"),
-            "--chart",
-            str(tmp_path / "plans.html"),
-        ],
-        tmp_path / "plans.html",
-    )
-    assert_safe_in_browser(browser, page, HOSTILE[0])
-
-
-def test_compare_chart_is_safe(
-    browser: Browser, hostile_scenarios: Path, tmp_path: Path
-) -> None:
-    page = written(
-        [
-            "compare",
-            str(hostile_scenarios / "april-to-july.yaml"),
-            "--chart",
-            str(tmp_path / "compare.html"),
-        ],
-        tmp_path / "compare.html",
-    )
+PAGES = [
+    # (command, scenario, options, output option, text the page must show)
+    ("plans", "april-to-july.yaml", [], "--chart", HOSTILE[0]),
     # The scenario's name is the page's title (the chart shows strategies).
-    assert_safe_in_browser(browser, page, HOSTILE[0] + HOSTILE[2])
+    ("compare", "april-to-july.yaml", [], "--chart", HOSTILE[0] + HOSTILE[2]),
+    # Commitments are named by plan file; the scenario's name is the title.
+    ("forecast", "training-provider.yaml", ["--runs", "3"], "--chart", HOSTILE[0]),
+    ("explore", "training-provider.yaml", [], "--out", HOSTILE[0] + HOSTILE[2]),
+]
 
 
-def test_forecast_chart_is_safe(
-    browser: Browser, hostile_scenarios: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("command", "scenario", "options", "output", "shown"),
+    PAGES,
+    ids=[page[0] for page in PAGES],
+)
+def test_every_html_writer_is_safe(
+    browser: Browser,
+    hostile_scenarios: Path,
+    tmp_path: Path,
+    command: str,
+    scenario: str,
+    options: list[str],
+    output: str,
+    shown: str,
 ) -> None:
-    page = written(
-        [
-            "forecast",
-            str(hostile_scenarios / "training-provider.yaml"),
-            "--runs",
-            "3",
-            "--chart",
-            str(tmp_path / "forecast.html"),
-        ],
-        tmp_path / "forecast.html",
-    )
-    # Commitments are named by plan file; the scenario's name is the page's title.
-    assert_safe_in_browser(browser, page, HOSTILE[0] + HOSTILE[2])
-
-
-def test_explorer_page_is_safe(
-    browser: Browser, hostile_scenarios: Path, tmp_path: Path
-) -> None:
-    page = written(
-        [
-            "explore",
-            str(hostile_scenarios / "training-provider.yaml"),
-            "--out",
-            str(tmp_path / "explore.html"),
-        ],
-        tmp_path / "explore.html",
-    )
-    assert_safe_in_browser(browser, page, HOSTILE[0] + HOSTILE[2])
+    page = tmp_path / f"{command}.html"
+    args = [command, str(hostile_scenarios / scenario), *options, output, str(page)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert_safe_in_browser(browser, page, shown)
 
 
 def test_any_chart_with_hostile_learner_ids_is_safe(
