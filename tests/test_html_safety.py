@@ -46,29 +46,22 @@ def yaml_text(text: str) -> str:
     return '"' + inner.replace("\u2028", "\\L").replace("\u2029", "\\P") + '"'
 
 
+def rename(path: Path, name: str) -> None:
+    """Give the scenario or plan file at ``path`` the top-level ``name``."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    named = [f"name: {yaml_text(name)}" if x.startswith("name:") else x for x in lines]
+    path.write_text("\n".join(named) + "\n", encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def hostile_scenarios(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of ``scenarios/`` whose scenario and plan names are hostile."""
     folder = tmp_path_factory.mktemp("hostile") / "scenarios"
     shutil.copytree(ROOT / "scenarios", folder)
     for index, path in enumerate(sorted((folder / "plans").glob("*.yaml"))):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        named = [
-            f"name: {yaml_text(HOSTILE[index % len(HOSTILE)])}"
-            if line.startswith("name:")
-            else line
-            for line in lines
-        ]
-        path.write_text("\n".join(named) + "\n", encoding="utf-8")
+        rename(path, HOSTILE[index % len(HOSTILE)])
     for path in folder.glob("*.yaml"):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        named = [
-            f"name: {yaml_text(HOSTILE[0] + HOSTILE[2])}"
-            if line.startswith("name:")
-            else line
-            for line in lines
-        ]
-        path.write_text("\n".join(named) + "\n", encoding="utf-8")
+        rename(path, HOSTILE[0] + HOSTILE[2])
     return folder
 
 
