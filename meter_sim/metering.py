@@ -64,7 +64,6 @@ _FIRST_MONTH = TABLE_YEARS[0] * 12
 _FIRST_DAY = (date(TABLE_YEARS[0], 1, 1) - _EPOCH).days
 
 
-@functools.lru_cache(maxsize=8)
 def known_zone(name: str) -> bool:
     """Whether ``name`` is a time zone that both zoneinfo and polars know.
 
@@ -82,6 +81,7 @@ def known_zone(name: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=8)
 def _day_table(timezone: str) -> tuple[pl.Series, pl.Series]:
     """Per UTC day of `TABLE_YEARS`: local month at its start, next month's start.
 
