@@ -648,16 +648,18 @@ def oulad_command(
     """Bill the real OULAD enrolments under every strategy, month by month."""
     import time
 
-    from meter_sim.datasets.oulad import compare_oulad, read_oulad
+    from meter_sim.datasets.oulad import compare_oulad, oulad_folder, read_oulad
 
     price = _decimal(overage_price)
     try:
         chosen = _choose_plan(plan, included, price)
         strategies = _oulad_strategies(strategy, grace_days)
+        if status_log_file is not None:
+            inputs = (oulad_folder(folder), plan)
+            _refuse_overwrite(status_log_file, "--status-log", *inputs)
         started = time.perf_counter()
         data = read_oulad(folder, start_day=start_day)
         if status_log_file is not None:
-            _refuse_overwrite(status_log_file, "--status-log", data.folder, plan)
             _write_oulad_status_log(data.folder, start_day, status_log_file)
         result = compare_oulad(
             data,
@@ -916,17 +918,17 @@ def plans_command(
 ) -> None:
     """Price the same usage under every plan of a price book, cheapest first."""
     first, last = _month(from_month, "--from"), _month(through_month, "--through")
+    folder = _price_book_of(source, price_book)
     try:
-        result, folder = _usage_for_plans(
-            source, price_book, timezone, naive_timezone, first, last
-        )
+        if chart is not None:
+            _refuse_overwrite(chart, "--chart", source, *_plan_files(source), folder)
+        result = _usage_for_plans(source, timezone, naive_timezone, first, last)
         plans = load_price_book(folder)
         usage = result.monthly.select("month", "billable_learners")
         table = compare_plans(usage, plans)
         if chart is not None:
             from meter_sim import charts
 
-            _refuse_overwrite(chart, "--chart", source, *_plan_files(source), folder)
             charts.save(
                 charts.annual_cost(annual_costs(usage, plans)),
                 chart,
@@ -944,16 +946,24 @@ def plans_command(
         errors.print(_safe(f"chart of annual cost per plan written to {chart}"))
 
 
+def _price_book_of(source: Path, price_book: Path | None) -> Path:
+    """The price book of `plans`: ``--price-book``, the scenario's, or the default."""
+    if price_book is not None:
+        return price_book
+    if _is_scenario(source):
+        return source.parent / PLANS_FOLDER
+    return Path("scenarios") / PLANS_FOLDER
+
+
 def _usage_for_plans(
     source: Path,
-    price_book: Path | None,
     timezone: str,
     naive_timezone: str | None,
     first: date | None,
     last: date | None,
-) -> tuple[Bill, Path]:
-    """Meter a scenario or a status log for `plans`; return it and the price book."""
-    if source.suffix.lower() in {".yaml", ".yml"}:
+) -> Bill:
+    """Meter a scenario or a status log for `plans`."""
+    if _is_scenario(source):
         scenario = load_scenario(source)
         result = run_scenario(scenario)
         if first or last:
@@ -964,7 +974,7 @@ def _usage_for_plans(
                 first_month=first or result.first_month,
                 last_month=last or result.last_month,
             )
-        return result, price_book or source.parent / PLANS_FOLDER
+        return result
     check_timezone(timezone, field="--timezone")
     if naive_timezone is not None:
         check_timezone(naive_timezone, field="--naive-timezone")
@@ -972,7 +982,7 @@ def _usage_for_plans(
     result = bill(
         status, plan=USAGE_ONLY, timezone=timezone, first_month=first, last_month=last
     )
-    return result, price_book or Path("scenarios") / PLANS_FOLDER
+    return result
 
 
 def _print_comparison(table: pl.DataFrame, result: Bill, output: OutputFormat) -> None:
@@ -1023,13 +1033,14 @@ def compare_command(
     from meter_sim.simulate import EXPLICIT, compare_strategies
 
     try:
+        if chart is not None:
+            _refuse_overwrite(chart, "--chart", scenario, *_plan_files(scenario))
         loaded = load_scenario(scenario)
         result = compare_strategies(loaded)
         inputs, rejected = _scenario_rows(loaded, result.bills.get(EXPLICIT))
         if chart is not None:
             from meter_sim import charts
 
-            _refuse_overwrite(chart, "--chart", scenario, *_plan_files(scenario))
             charts.save(
                 charts.strategy_comparison(result.table, currency=loaded.plan.currency),
                 chart,
@@ -1138,6 +1149,9 @@ def forecast_command(
     from meter_sim.simulate import commitment_table, forecast
 
     try:
+        if chart is not None:
+            inputs = (scenario, *_plan_files(scenario), price_book)
+            _refuse_overwrite(chart, "--chart", *inputs)
         loaded = load_scenario(scenario)
         plans = _commitment_candidates(loaded, price_book, included, fee_per_learner)
         if strategy not in STRATEGIES:
@@ -1163,9 +1177,6 @@ def forecast_command(
             )
             curve = charts.commitment_curve(commitment, currency=loaded.plan.currency)
             both = alt.vconcat(fan, curve).resolve_scale(color="independent")
-            _refuse_overwrite(
-                chart, "--chart", scenario, *_plan_files(scenario), price_book
-            )
             charts.save(
                 both.resolve_legend(color="independent"),
                 chart,
@@ -1345,11 +1356,14 @@ def _refuse_overwrite(out: Path, option: str, *inputs: Path | None) -> None:
         raise LogFormatError(msg, source=str(out), field=option.lstrip("-"))
 
 
-def _plan_files(scenario: Path) -> tuple[Path, ...]:
+def _is_scenario(source: Path) -> bool:
+    """Whether a command's source is a scenario (YAML) rather than a status log."""
+    return source.suffix.lower() in {".yaml", ".yml"}
+
+
+def _plan_files(source: Path) -> tuple[Path, ...]:
     """The plan folder a scenario's plan file is read from; none for a status log."""
-    if scenario.suffix.lower() not in {".yaml", ".yml"}:
-        return ()
-    return (scenario.parent / PLANS_FOLDER,)
+    return (source.parent / PLANS_FOLDER,) if _is_scenario(source) else ()
 
 
 def _print_inputs(
