@@ -3,12 +3,17 @@
 One process per measurement (wall time, and peak resident memory of that process
 and its children from ``/usr/bin/time``):
 
-- ``meter-sim bill STATUS --learner-months OUT.parquet --format json``: the
-  public path (Parquet in, learner-months written to Parquet, the monthly usage,
-  invoice and rejected duplicates printed as JSON);
+- ``meter-sim bill STATUS --timezone Australia/Sydney --included 20000
+  --overage-price 2.50 --learner-months OUT.parquet --format json``: the public
+  path (the log read and checked, learner-months written to Parquet, the
+  monthly usage, invoice and rejected duplicates printed as JSON);
 - ``benchmarks/duckdb_bill.py STATUS OUT.parquet``: the billing as DuckDB SQL,
   monthly usage printed as CSV;
 - optionally ``meter-sim bill --streaming`` on a larger log.
+
+Each size is run on each of ``--inputs``: a layout of `generate.py`
+(``export``: text ids mostly in time order; ``vendor``: 64-bit integer ids,
+rows shuffled) and a format (``parquet`` or ``csv``, the same rows).
 
 Each size is measured ``--repeat`` times, the engines taking turns; the best
 wall time of each is reported (the machine may be shared), with the largest
@@ -20,7 +25,9 @@ must give the same learner-months.
 Usage (from the repository root)::
 
     uv run --group bench python benchmarks/run.py /tmp/meter-bench \
-        --sizes 1M,10M,30M --streaming 300M
+        --sizes 1M,10M,30M --inputs export:parquet,vendor:parquet --streaming 300M
+    uv run --group bench python benchmarks/run.py /tmp/meter-bench \
+        --sizes 2M,10M --inputs export:csv
 
 Writes ``results.json`` and ``results.md`` beside the data.
 """
@@ -43,8 +50,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from generate import LAYOUTS, log_name, parse_size, size_label
 from generate import main as generate_main
-from generate import parse_size, size_label
 
 from meter_sim.lifecycle import StatusEvent, replay
 
@@ -110,6 +117,8 @@ def meter_sim_command(status: Path, out: Path, *, streaming: bool = False) -> li
     (``--rejected``), so that memory does not grow with them.
     """
     command = [str(Path(sys.executable).parent / "meter-sim"), "bill", str(status)]
+    command += ["--timezone", TIMEZONE, "--included", "20000"]
+    command += ["--overage-price", "2.50"]
     command += ["--learner-months", str(out), "--format", "json"]
     if not streaming:
         return command
@@ -123,7 +132,14 @@ def meter_sim_command(status: Path, out: Path, *, streaming: bool = False) -> li
 
 def duckdb_command(status: Path, out: Path) -> list[str]:
     """The DuckDB SQL billing command line."""
-    return [sys.executable, str(HERE / "duckdb_bill.py"), str(status), str(out)]
+    return [
+        sys.executable,
+        str(HERE / "duckdb_bill.py"),
+        str(status),
+        str(out),
+        "--timezone",
+        TIMEZONE,
+    ]
 
 
 def months_of_meter_sim(stdout: str) -> list[tuple[str, int]]:
@@ -142,8 +158,11 @@ def same_learner_months(ours: Path, theirs: Path) -> tuple[int, int, int]:
     """Row counts of both files and rows in one but not the other (multisets)."""
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
-    a = f"(SELECT learner_id, month, reason::VARCHAR AS reason FROM '{ours}')"
-    b = f"(SELECT learner_id, month, reason::VARCHAR AS reason FROM '{theirs}')"
+    a, b = (
+        f"(SELECT learner_id::VARCHAR AS learner_id, month, reason::VARCHAR AS reason"
+        f" FROM '{path}')"
+        for path in (ours, theirs)
+    )
     counts = con.execute(
         f"SELECT (SELECT count(*) FROM {a}), (SELECT count(*) FROM {b}),"
         f" (SELECT count(*) FROM ({a} EXCEPT ALL {b}))"
@@ -163,7 +182,12 @@ def lifecycle_check(status: Path, ours: Path, months: list[tuple[str, int]]) -> 
     rows = pl.scan_parquet(status).select(pl.len()).collect().item()
     share = max(1, rows // (SAMPLE_LEARNERS * 5))
     pick = pl.col("learner_id").hash(seed=42) % share == 0
-    sample = pl.scan_parquet(status).filter(pick).collect()
+    sample = (
+        pl.scan_parquet(status)
+        .with_columns(pl.col("learner_id").cast(pl.String))
+        .filter(pick)
+        .collect()
+    )
     first = date.fromisoformat(months[0][0] + "-01")
     last = date.fromisoformat(months[-1][0] + "-01")
     # Identical rows count once; the lifecycle takes the log's distinct rows.
@@ -187,11 +211,20 @@ def lifecycle_check(status: Path, ours: Path, months: list[tuple[str, int]]) -> 
     return len(expected ^ got)
 
 
-def bench_size(folder: Path, events: int, repeat: int) -> dict[str, object]:
-    """Measure one size: both engines, ``repeat`` times each; check the answers."""
-    label = size_label(events)
-    status = folder / f"status-{label}.parquet"
-    ours, theirs = folder / f"ms-{label}.parquet", folder / f"duck-{label}.parquet"
+def output(folder: Path, events: int, layout: str, suffix: str, engine: str) -> Path:
+    """The learner-months file an engine writes for one input."""
+    stem = Path(log_name(events, layout)).stem
+    return folder / f"{engine}-{stem}-{suffix}.parquet"
+
+
+def bench_size(
+    folder: Path, events: int, layout: str, suffix: str, repeat: int
+) -> dict[str, object]:
+    """Measure one size of one input: both engines, ``repeat`` times each; check."""
+    parquet = folder / log_name(events, layout)
+    status = parquet.with_suffix(f".{suffix}")
+    ours, theirs = (output(folder, events, layout, suffix, e) for e in ("ms", "duck"))
+    label = f"{size_label(events)} {layout} {suffix}"
     best: dict[str, Run] = {}
     peaks: dict[str, float] = {"meter-sim": 0.0, "duckdb": 0.0}
     for _ in range(repeat):
@@ -207,7 +240,7 @@ def bench_size(folder: Path, events: int, repeat: int) -> dict[str, object]:
     monthly_ours = months_of_meter_sim(best["meter-sim"].stdout)
     monthly_theirs = months_of_duckdb(best["duckdb"].stdout)
     n_ours, n_theirs, differ = same_learner_months(ours, theirs)
-    sample_differ = lifecycle_check(status, ours, monthly_ours)
+    sample_differ = lifecycle_check(parquet, ours, monthly_ours)
     check = {
         "learner_months": n_ours,
         "duckdb_learner_months": n_theirs,
@@ -225,7 +258,12 @@ def bench_size(folder: Path, events: int, repeat: int) -> dict[str, object]:
         Row(engine, events, best[engine].seconds, peaks[engine])
         for engine in ("meter-sim", "duckdb")
     ]
-    return {"size": label, "rows": [asdict(r) for r in rows], "check": check}
+    return {
+        "size": size_label(events),
+        "input": f"{layout} {suffix}",
+        "rows": [asdict(r) for r in rows],
+        "check": check,
+    }
 
 
 def bench_streaming(
@@ -272,17 +310,18 @@ def machine() -> str:
 def markdown(results: dict[str, object]) -> str:
     """The table of figures, as Markdown."""
     lines = [
-        "| events | meter-sim [s] | meter-sim peak RSS [MiB] | DuckDB [s] | "
+        "| input | events | meter-sim [s] | meter-sim peak RSS [MiB] | DuckDB [s] | "
         "DuckDB peak RSS [MiB] | meter-sim / DuckDB | meter-sim [M events/s] | "
         "DuckDB [M events/s] | answers identical |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |",
+        "| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |",
     ]
     sizes = results["sizes"]
     assert isinstance(sizes, list)
     for size in sizes:
         ours, theirs = size["rows"]
         lines.append(
-            f"| {size['size']} | {ours['seconds']:.2f} | {ours['peak_mib']:.0f} | "
+            f"| {size['input']} | {size['size']} | {ours['seconds']:.2f} | "
+            f"{ours['peak_mib']:.0f} | "
             f"{theirs['seconds']:.2f} | {theirs['peak_mib']:.0f} | "
             f"{ours['seconds'] / theirs['seconds']:.2f} | "
             f"{ours['events'] / ours['seconds'] / 1e6:.2f} | "
@@ -310,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="data folder (e.g. /tmp/meter-bench)")
     parser.add_argument("--sizes", default="1M,10M,30M")
+    parser.add_argument(
+        "--inputs",
+        default="export:parquet,vendor:parquet",
+        help="layout:format pairs, e.g. export:parquet,vendor:parquet,export:csv",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--streaming", default="", help="size for --streaming, e.g. 300M"
@@ -318,26 +362,45 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",") if s]
     streamed = parse_size(args.streaming) if args.streaming else None
-    wanted = [size_label(s) for s in [*sizes, *([streamed] if streamed else [])]]
-    generate_main(
-        [str(args.folder), "--events", ",".join(wanted), "--seed", str(args.seed)]
-    )
+    inputs = [tuple(pair.split(":")) for pair in args.inputs.split(",") if pair]
+    if any(
+        len(p) != 2 or p[0] not in LAYOUTS or p[1] not in {"parquet", "csv"}
+        for p in inputs
+    ):
+        parser.error(f"--inputs: layout:format pairs expected, got {args.inputs!r}")
+    for layout in sorted({layout for layout, _ in inputs}):
+        wanted = [size_label(s) for s in sizes]
+        if streamed and layout == "export":
+            wanted.append(size_label(streamed))
+        csv = ["--csv"] if (layout, "csv") in inputs else []
+        generate_main(
+            [
+                str(args.folder),
+                "--events",
+                ",".join(wanted),
+                "--seed",
+                str(args.seed),
+                "--layout",
+                layout,
+                *csv,
+            ]
+        )
     print("warming up (bytecode, file cache)")
-    warm = args.folder / f"status-{size_label(sizes[0])}.parquet"
+    warm = args.folder / log_name(sizes[0], inputs[0][0])
     measure_rss(meter_sim_command(warm, args.folder / "warm.parquet"))
     measure_rss(duckdb_command(warm, args.folder / "warm.parquet"))
     results: dict[str, object] = {"machine": machine(), "repeat": args.repeat}
-    results["sizes"] = [bench_size(args.folder, n, args.repeat) for n in sizes]
+    results["sizes"] = [
+        bench_size(args.folder, n, layout, suffix, args.repeat)
+        for layout, suffix in inputs
+        for n in sizes
+    ]
     if streamed is not None:
-        largest = size_label(max(sizes))
-        compare = (
-            args.folder / f"ms-{largest}.parquet" if streamed == max(sizes) else None
-        )
+        in_memory = output(args.folder, max(sizes), "export", "parquet", "ms")
+        compare = in_memory if streamed == max(sizes) else None
         results["streaming"] = bench_streaming(args.folder, streamed, compare)
         if streamed != max(sizes):  # also check the streaming answer on a size both run
-            check = bench_streaming(
-                args.folder, max(sizes), args.folder / f"ms-{largest}.parquet"
-            )
+            check = bench_streaming(args.folder, max(sizes), in_memory)
             results["streaming_check"] = check
     table = markdown(results)
     (args.folder / "results.json").write_text(
