@@ -271,7 +271,7 @@ def _read_csv(path: Path) -> pl.DataFrame:
         pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in frame.columns
     )
     lines = pl.int_range(pl.len(), dtype=pl.Int64) + 2 + breaks.cum_sum() - breaks
-    return frame.with_columns(lines.alias(LINE)).filter(~blank)
+    return frame.lazy().with_columns(lines.alias(LINE)).filter(~blank).collect()
 
 
 def _check_csv_start(path: Path) -> None:
@@ -536,14 +536,17 @@ def _text_instants(
     """`_parse_instants` of a text column: the export form fast, the rest in full."""
     raw = pl.col(name).cast(pl.String)
     fast = raw.str.to_datetime(_EXPORT_FORMAT, strict=False, time_unit="us")
-    value, error, quick = f"{name} parsed", f"{name} error", f"{name} quick"
-    frame = frame.with_columns(
-        fast.alias(value),  # UTC: %#z gives the instant in UTC
-        pl.lit(None, pl.String).alias(error),
-        (raw.str.contains(_EXPORT_ISO) & fast.is_not_null()).alias(quick),
+    value, error = f"{name} parsed", f"{name} error"
+    quick = raw.str.contains(_EXPORT_ISO) & pl.col(value).is_not_null()
+    # Lazy, so that polars parses in parallel (an eager select of one chunk does not).
+    frame = (
+        frame.lazy()
+        .with_columns(fast.alias(value), pl.lit(None, pl.String).alias(error))
+        .with_columns(quick.alias(f"{name} quick"))
+        .collect()
     )
-    rows = frame.select(pl.arg_where(~pl.col(quick))).to_series()
-    frame = frame.drop(quick)
+    rows = frame.select(pl.arg_where(~pl.col(f"{name} quick"))).to_series()
+    frame = frame.drop(f"{name} quick")
     if rows.is_empty():
         return frame, pl.col(value), pl.col(error)
     # Only the other rows are checked and parsed in full, then put back in place
@@ -717,7 +720,14 @@ def _bool_value(name: str) -> pl.Expr:
 
 
 def _learner_id() -> pl.Expr:
-    return _text("learner_id")
+    """The ``learner_id`` column as written (null if blank or only white space).
+
+    Ids are kept exactly as written, spaces included, by every reader: ``"L1"``,
+    ``"L1 "`` and ``"\u00a0L1"`` are three learners in a log, a scenario, an
+    invoice and a vendor report alike (DESIGN.md section 4).
+    """
+    text = pl.col("learner_id").cast(pl.String)
+    return pl.when(text.str.strip_chars() == "").then(None).otherwise(text)
 
 
 def _learner_id_error() -> pl.Expr:
@@ -881,6 +891,25 @@ def parse_status_log(
     ]
     parsed = _parse_checked(frame, values, checks, source, line_word)
     parsed = parsed.cast(STATUS_SCHEMA)
+    optional = pl.col("event_id", "channel", "actor")
+    if parsed.select(optional.is_null().all()).row(0) == (True, True, True):
+        # Only the columns the fast path packs: they are duplicates and conflicts
+        # found by its integer sorts (far faster than sorting the text).
+        packed = pack_status(
+            parsed.lazy().select(
+                "learner_id",
+                pl.col("changed_at").dt.epoch("us").alias("micros"),
+                "is_active",
+                "line",
+            ),
+            source,
+            loader=lambda: (
+                prepare_status_log(parsed, source, line_word=line_word).events
+            ),
+            line_word=line_word,
+        )
+        if packed is not None:
+            return packed
     return prepare_status_log(parsed, source, line_word=line_word)
 
 
@@ -1297,7 +1326,11 @@ def _sort_rows(
 
 
 def pack_status(
-    frame: pl.LazyFrame, source: str, *, loader: Callable[[], pl.DataFrame]
+    frame: pl.LazyFrame,
+    source: str,
+    *,
+    loader: Callable[[], pl.DataFrame],
+    line_word: str = "row",
 ) -> StatusLog | None:
     """Validate a typed status log and pack it (the fast path of `read_status_log`).
 
@@ -1321,14 +1354,16 @@ def pack_status(
         The file, for messages and ``rejected``.
     loader : callable
         Returns `StatusLog.events` read the general way, if they are asked for.
+    line_word : str
+        ``"row"`` (Parquet) or ``"line"`` (CSV), for messages.
 
     Returns
     -------
     StatusLog or None
         With ``packed`` set. None when the log needs the general path: no rows,
-        a null, a time outside `YEARS`, a blank learner id, one with spaces
-        around it or one longer than `MAX_ID_CHARACTERS` (the general path then
-        reports or normalises them).
+        a null, a time outside `YEARS`, a blank learner id (or only white space)
+        or one longer than `MAX_ID_CHARACTERS` (the general path then reports
+        them).
 
     Raises
     ------
@@ -1397,7 +1432,9 @@ def pack_status(
         marked[repeated["code"].to_numpy()] = True
         at = np.flatnonzero(np.take(marked, codes))
         grouped = pl.DataFrame({"code": codes[at], "ticks": ticks[at], "row": rows[at]})
-        rejected = _recheck(grouped, repeated, learners, source, line, lo=lo, unit=unit)
+        rejected = _recheck(
+            grouped, repeated, learners, source, line, lo=lo, unit=unit, word=line_word
+        )
     del codes, ticks, rows
     is_active = (sorted_ticks & 1).astype(bool)
     changed_at = sorted_ticks.astype(np.int64)
@@ -1457,8 +1494,8 @@ def _dictionary(
     Returns
     -------
     (pl.Series or None, np.ndarray)
-        String ids in ascending order (None if one is blank or has spaces around
-        it), and uint32 the code (index into the ids) of each group.
+        String ids in ascending order (None if one is blank or only white
+        space), and uint32 the code (index into the ids) of each group.
     """
     wanted = np.zeros(int(first_rows.max()) + 1, dtype=bool)
     wanted[first_rows] = True
@@ -1472,7 +1509,7 @@ def _dictionary(
         parts.append(batch.to_series().head(mask.len()).filter(mask))
         start += batch.height
     ids = pl.concat(parts, rechunk=True)
-    if (ids.str.strip_chars() != ids).any() or (ids == "").any():
+    if (ids.str.strip_chars() == "").any():
         return None, position
     order = _lexical_order(ids)
     learners = ids.gather(order)
@@ -1490,6 +1527,7 @@ def _recheck(
     *,
     lo: int,
     unit: int,
+    word: str,
 ) -> pl.DataFrame:
     """Duplicates and conflicts, from the rows at each repeated (learner, instant).
 
@@ -1504,6 +1542,8 @@ def _recheck(
         more than one row.
     line : pl.Series or None
         Int64 line of each row; None: the position + 1.
+    word : str
+        ``"row"`` or ``"line"``, for messages.
 
     Returns
     -------
@@ -1533,7 +1573,7 @@ def _recheck(
         (pl.col("ticks") % 2 == 1).alias("is_active"),
         *(pl.lit(None, pl.String).alias(c) for c in ("event_id", "channel", "actor")),
     )
-    return prepare_status_log(frame, source, line_word="row").rejected
+    return prepare_status_log(frame, source, line_word=word).rejected
 
 
 def read_status_log(

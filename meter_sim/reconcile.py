@@ -56,6 +56,7 @@ from meter_sim.logs import (
     _clashes,
     _collect_errors,
     _columns,
+    _learner_id,
     _raise_errors,
     _read_table,
     _shown,
@@ -355,11 +356,11 @@ def read_invoice(path: str | Path) -> InvoiceFile:
         month, month_error = _month(frame, "month")
         checks = {
             "month": month_error,
-            "learner_id": pl.when(_text("learner_id").is_null()).then(pl.lit("blank")),
+            "learner_id": pl.when(_learner_id().is_null()).then(pl.lit("blank")),
         }
         _raise_errors(_collect_errors(frame, checks), source, word)
         rows = frame.select(
-            "line", month.alias("month"), _text("learner_id").alias("learner_id")
+            "line", month.alias("month"), _learner_id().alias("learner_id")
         ).cast(INVOICE_LINES_SCHEMA)
         empty = pl.DataFrame(schema=REJECTED_SCHEMA)
         return InvoiceFile("learners", rows, empty, source, rows.height)
@@ -461,7 +462,7 @@ def read_vendor_report(path: str | Path) -> VendorReport:
         )
     checks = {
         "billing_month": month_error,
-        "learner_id": pl.when(_text("learner_id").is_null()).then(pl.lit("blank")),
+        "learner_id": pl.when(_learner_id().is_null()).then(pl.lit("blank")),
         "billable_in_month": pl.when(pl.col("billable_in_month").is_null()).then(
             pl.lit("blank; Y or N expected")
         )
@@ -473,7 +474,7 @@ def read_vendor_report(path: str | Path) -> VendorReport:
     parsed = frame.select(
         "line",
         month.alias("billing_month"),
-        _text("learner_id").alias("learner_id"),
+        _learner_id().alias("learner_id"),
         billable.alias("billable_in_month"),
         _text("first_name").alias("first_name"),
         _text("last_name").alias("last_name"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -12,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meter_sim.exceptions import LogFormatError
+from meter_sim.billing import run_scenario
+from meter_sim.exceptions import LogFormatError, ScenarioError
 from meter_sim.logs import (
     _learner_groups,
     _lexical_order,
@@ -20,6 +22,7 @@ from meter_sim.logs import (
     read_activity_log,
     read_status_log,
 )
+from meter_sim.scenario import load_scenario
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -499,12 +502,56 @@ def test_fast_path_still_validates(
         read_status_log(path)
 
 
-def test_fast_path_spaces_around_ids_are_trimmed_as_on_the_general_path(
-    tmp_path: Path,
+SPACED_IDS = ("L1", "L1 ", "\u00a0L1", " L1")
+"""Ids that differ only by white space: four learners, on every path."""
+
+
+def test_ids_with_spaces_are_kept_as_written_on_every_path(tmp_path: Path) -> None:
+    # Issue #18.3: the CSV reader trimmed (NBSP too) and merged these silently,
+    # the fast path sent them to it, and a scenario kept them: 1 learner or 4.
+    rows: list[tuple[object, datetime, bool]] = [
+        (i, at(1 + n), True) for n, i in enumerate(SPACED_IDS)
+    ]
+    csv = write(
+        tmp_path, HEADER + "".join(f"{i},{t.isoformat()},yes\n" for i, t, _ in rows)
+    )
+    fast = read_status_log(typed_parquet(tmp_path, rows))
+    general = read_status_log(csv)
+    assert fast.packed is not None  # the ids need no other path
+    assert sorted(decoded(fast)["learner_id"]) == sorted(SPACED_IDS)
+    assert sorted(general.events["learner_id"]) == sorted(SPACED_IDS)
+    assert general.rows_read == 4
+    assert general.rejected.is_empty()
+    learners = "".join(
+        f"  - id: {json.dumps(i)}\n    status: [{{at: {t.isoformat()}, active: yes}}]\n"
+        for i, t, _ in rows
+    )
+    scenario = tmp_path / "spaced.yaml"
+    scenario.write_text(
+        "name: Spaced\ntimezone: Australia/Sydney\nperiod: {from: 2018-04, "
+        "through: 2018-04}\nplan: {name: P, currency: AUD, base_fee: 0, "
+        "included_learners: 0, overage_price: 1}\nlearners:\n" + learners,
+        encoding="utf-8",
+    )
+    billed = run_scenario(load_scenario(scenario))
+    assert billed.learner_months["learner_id"].sort().to_list() == sorted(SPACED_IDS)
+
+
+@pytest.mark.parametrize("blank", ["   ", "\u00a0", "\t"])
+def test_an_id_of_only_white_space_is_blank_in_a_log_and_a_scenario(
+    tmp_path: Path, blank: str
 ) -> None:
-    log = read_status_log(typed_parquet(tmp_path, [(" L1 ", at(1), True)]))
-    assert log.packed is None  # the general path took it
-    assert log.events["learner_id"].to_list() == ["L1"]
+    with pytest.raises(LogFormatError, match=r"status.csv:2: `learner_id`: blank"):
+        read_status_log(write(tmp_path, HEADER + f"{blank},2018-07-01T00:00:00Z,yes\n"))
+    scenario = tmp_path / "blank.yaml"
+    scenario.write_text(
+        "name: Blank\ntimezone: UTC\nplan: {name: P, currency: AUD, base_fee: 0, "
+        "included_learners: 0, overage_price: 1}\nlearners:\n"
+        f"  - id: {json.dumps(blank)}\n    status: [{{at: 2018-07-01, active: yes}}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ScenarioError, match="blank"):
+        load_scenario(scenario)
 
 
 def test_learner_groups_tell_ids_apart_when_hash_prefixes_collide() -> None:

@@ -14,7 +14,7 @@ carry the awkward parts of real exports:
 - out-of-order rows, duplicates (the same row, or the same instant written with
   another offset), Yes and No for one learner at one instant (an error naming both
   lines), activities before creation and on unknown learners;
-- learner ids with commas, quotes, line breaks, spaces around them, leading zeros,
+- learner ids with commas, quotes, line breaks, spaces around them (kept), leading zeros,
   non-ASCII letters and formula characters.
 
 The file tests write each log as CSV (and as Parquet, the reader's fast path) and
@@ -99,12 +99,13 @@ LEARNER_IDS = (
     "two\nlines",
     " pad ",
     "pad",
+    "\u00a0pad",
     "=1+1",
     "-5",
     "@x",
 )
-"""Learner ids as written; the readers strip spaces around them (``" pad "`` is
-``"pad"``)."""
+"""Learner ids as written; the readers keep them so (``" pad "``, ``"pad"`` and
+``"\u00a0pad"`` are three learners: DESIGN.md section 4)."""
 
 KINDS = [*ActivityKind, *ReadKind]
 DAY = timedelta(days=1)
@@ -307,7 +308,7 @@ def cases(draw: st.DrawFn, *, conflicts: bool = True) -> Case:
     )
     status: list[Row] = []
     for written in ids:
-        learner = written.strip()
+        learner = written
         times = draw(
             st.lists(instants(zone, first_year), min_size=1, max_size=8, unique=True)
         )
@@ -384,7 +385,7 @@ def activities(
             channel_text,
             word(draw, value=scheduled) if scheduled or draw(st.booleans()) else "",
         )
-        rows.append(ActivityRow(written.strip(), at, kind, channel, scheduled, text))
+        rows.append(ActivityRow(written, at, kind, channel, scheduled, text))
     repeat = draw(st.booleans())
     if rows and repeat:
         rows.append(draw(st.sampled_from(rows)))  # a duplicate
