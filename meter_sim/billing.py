@@ -504,17 +504,16 @@ def _trim_heap() -> None:
 def _bill_part(
     chunk: pl.LazyFrame, schema: Mapping[str, pl.DataType], source: str
 ) -> StatusLog:
-    """Pack one id range of a streamed log (its ``line`` column kept)."""
+    """Pack one id range of a streamed log (its ``line`` column kept).
+
+    A range the fast path cannot pack (blank records, or values to report) is
+    read the general way, which rejects or reports them as `bill` would.
+    """
     columns = [*packable_columns(schema), pl.col("line").cast(pl.Int64)]
     status = pack_status(chunk.select(columns), source, loader=_no_events)
-    if status is None:  # the general path says what is wrong
+    if status is None:
         raw = chunk.rename({"line": "__line__"}).collect()
-        parse_status_log(raw, source, line_word="row")
-        msg = (
-            f"{source}: some learner ids are blank or have spaces around them; "
-            "bill it without --streaming"
-        )
-        raise LogFormatError(msg, source=source, field="learner_id")
+        return parse_status_log(raw, source, line_word="row")
     return status
 
 

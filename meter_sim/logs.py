@@ -13,12 +13,14 @@ Parquet file ``line`` is the 1-based row number.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
+import mmap
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import polars as pl
@@ -177,6 +179,9 @@ class ActivityLog(_Log):
     """
 
 
+_L = TypeVar("_L", "StatusLog", "ActivityLog")
+
+
 LINE = "__line__"
 """Internal column: each row's physical line (CSV) or 1-based row (Parquet)."""
 
@@ -210,8 +215,9 @@ def _read_table(path: Path) -> tuple[pl.DataFrame, str]:
 
     Returns the frame with a `LINE` column, and the word for its positions
     (``"line"`` for CSV, ``"row"`` for Parquet). Paths are taken literally (no
-    glob patterns). CSV rows that are entirely blank are skipped; a quoted field
-    holding line breaks moves the following rows' line numbers on accordingly.
+    glob patterns). Every record is kept (blank ones are rejected by
+    `_columns`); a quoted field holding line breaks moves the following rows'
+    line numbers on accordingly.
     """
     if path.is_dir():
         msg = f"{path}: is a folder; a .csv or .parquet file is expected"
@@ -262,16 +268,24 @@ def _read_csv(path: Path) -> pl.DataFrame:
             "column; fields must be separated by commas"
         )
         raise LogFormatError(msg, source=str(path), line=1)
+    if not _has_quote(path):  # then no field holds a line break
+        return frame.with_row_index(LINE, offset=2).cast({LINE: pl.Int64})
     # Line of each record: 2 for the first, plus the line breaks inside quoted
     # fields of the records before it.
     breaks = pl.sum_horizontal(
         pl.col(c).str.count_matches("\n").fill_null(0) for c in frame.columns
     )
-    blank = pl.all_horizontal(
-        pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in frame.columns
-    )
     lines = pl.int_range(pl.len(), dtype=pl.Int64) + 2 + breaks.cum_sum() - breaks
-    return frame.lazy().with_columns(lines.alias(LINE)).filter(~blank).collect()
+    return frame.lazy().with_columns(lines.alias(LINE)).collect()
+
+
+def _has_quote(path: Path) -> bool:
+    """Whether the file holds a double quote (read through a memory map)."""
+    with (
+        path.open("rb") as file,
+        mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view,
+    ):
+        return view.find(b'"') != -1
 
 
 def _check_csv_start(path: Path) -> None:
@@ -427,14 +441,22 @@ _KINDS: dict[str, tuple[str, Callable[[pl.DataType], bool]]] = {
 }
 
 
+BLANK_RECORD = "blank record (every field empty); not used"
+"""The reason a blank record (``,,,`` in CSV, all nulls in Parquet) is rejected."""
+
+
 def _columns(
     raw: pl.DataFrame,
     source: str,
     kinds: dict[str, str],
     required: Sequence[str],
     line_word: str,
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Select the log's columns (absent optional ones as nulls) and `LINE`.
+
+    Returns the selected frame without its blank records, and those records as
+    `REJECTED_SCHEMA` rows (reason `BLANK_RECORD`): every record is read, and
+    either used or rejected with its line, the same in CSV and Parquet.
 
     Raises `LogFormatError` for a missing required column (listing the first
     `MAX_LISTED_COLUMNS` columns found, the rest counted), or a Parquet column
@@ -463,6 +485,7 @@ def _columns(
             raise LogFormatError(msg, source=source, field=name)
     if LINE not in raw.columns:
         raw = raw.with_row_index(LINE, offset=2 if line_word == "line" else 1)
+    raw, blank = _blank_records(raw, source)
     return raw.select(
         pl.col(LINE).cast(pl.Int64).alias("line"),
         *(
@@ -473,7 +496,35 @@ def _columns(
             else pl.lit(None, pl.String).alias(c)
             for c in kinds
         ),
+    ), blank
+
+
+def _blank_records(raw: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split off the records whose every field is null or white space.
+
+    Only the rows whose first field is blank are looked at across all fields
+    (few), and the frame is copied only when there is one.
+    """
+    fields = [c for c in raw.columns if c != LINE]
+
+    def blank(name: str) -> pl.Expr:
+        value = pl.col(name)
+        if raw.schema[name] != pl.String:
+            return value.is_null()
+        return value.is_null() | (value.str.strip_chars() == "")
+
+    candidates = raw.filter(blank(fields[0])) if fields else raw.clear()
+    lines = candidates.filter(pl.all_horizontal(blank(c) for c in fields))[LINE]
+    rejected = (
+        lines.to_frame("line")
+        .select(
+            pl.lit(source).alias("source"), "line", pl.lit(BLANK_RECORD).alias("reason")
+        )
+        .cast(REJECTED_SCHEMA)
     )
+    if lines.is_empty():
+        return raw, rejected
+    return raw.filter(~pl.col(LINE).is_in(lines.implode())), rejected
 
 
 def _shown(name: str) -> pl.Expr:
@@ -863,7 +914,7 @@ def parse_status_log(
         "channel": "text",
         "actor": "text",
     }
-    frame = _columns(raw, source, kinds, STATUS_REQUIRED, line_word)
+    frame, blank = _columns(raw, source, kinds, STATUS_REQUIRED, line_word)
     frame, changed_at, time_error = _parse_instants(frame, "changed_at", naive_timezone)
     is_active = (
         pl.col("is_active")
@@ -909,8 +960,18 @@ def parse_status_log(
             line_word=line_word,
         )
         if packed is not None:
-            return packed
-    return prepare_status_log(parsed, source, line_word=line_word)
+            return _with_blank(packed, blank)
+    return _with_blank(prepare_status_log(parsed, source, line_word=line_word), blank)
+
+
+def _with_blank(log: _L, blank: pl.DataFrame) -> _L:
+    """``log`` with the blank records (`_columns`) counted as read and rejected."""
+    if blank.is_empty():
+        return log
+    rejected = pl.concat([log.rejected, blank]).sort("line")
+    return dataclasses.replace(
+        log, rejected=rejected, rows_read=log.rows_read + blank.height
+    )
 
 
 def prepare_status_log(
@@ -1015,7 +1076,7 @@ def parse_activity_log(
         "event_id": "text",
         "scheduled": "flag",
     }
-    frame = _columns(raw, source, kinds, ACTIVITY_REQUIRED, line_word)
+    frame, blank = _columns(raw, source, kinds, ACTIVITY_REQUIRED, line_word)
     frame, occurred_at, time_error = _parse_instants(
         frame, "occurred_at", naive_timezone
     )
@@ -1041,7 +1102,7 @@ def parse_activity_log(
     ]
     parsed = _parse_checked(frame, values, checks, source, line_word)
     parsed = parsed.cast(ACTIVITY_SCHEMA)
-    return prepare_activity_log(parsed, source, line_word=line_word)
+    return _with_blank(prepare_activity_log(parsed, source, line_word=line_word), blank)
 
 
 def prepare_activity_log(

@@ -350,7 +350,7 @@ def read_invoice(path: str | Path) -> InvoiceFile:
         )
         raise LogFormatError(msg, source=source, line=1, field="learner_id")
     if "learner_id" in columns:
-        frame = _columns(
+        frame, blank_records = _columns(
             raw, source, {"month": "month", "learner_id": "id"}, ["month"], word
         )
         month, month_error = _month(frame, "month")
@@ -362,8 +362,7 @@ def read_invoice(path: str | Path) -> InvoiceFile:
         rows = frame.select(
             "line", month.alias("month"), _learner_id().alias("learner_id")
         ).cast(INVOICE_LINES_SCHEMA)
-        empty = pl.DataFrame(schema=REJECTED_SCHEMA)
-        return InvoiceFile("learners", rows, empty, source, rows.height)
+        return InvoiceFile("learners", rows, blank_records, source, raw.height)
     if {"amount", "total"} <= columns:
         msg = f"{source}: has both `amount` and `total`; give the month's amount once"
         raise LogFormatError(msg, source=source, line=1, field="total")
@@ -377,7 +376,9 @@ def read_invoice(path: str | Path) -> InvoiceFile:
         raise LogFormatError(msg, source=source, line=1, field="billable_learners")
     raw = raw.rename({"total": "amount"}) if "total" in columns else raw
     kinds = {"month": "month", "billable_learners": "count", "amount": "money"}
-    frame = _columns(raw, source, kinds, ["month", "billable_learners"], word)
+    frame, blank_records = _columns(
+        raw, source, kinds, ["month", "billable_learners"], word
+    )
     month, month_error = _month(frame, "month")
     count, count_error = _count(frame, "billable_learners")
     amount, amount_error = _money(frame, "amount")
@@ -405,7 +406,8 @@ def read_invoice(path: str | Path) -> InvoiceFile:
             _raise_errors(errors, source, word)
     content = ["month", "billable_learners", "amount"]
     rows, rejected = _repeated(parsed, ["month"], content, source, word)
-    return InvoiceFile("months", rows, rejected, source, parsed.height, has_amount)
+    rejected = pl.concat([rejected, blank_records]).sort("line")
+    return InvoiceFile("months", rows, rejected, source, raw.height, has_amount)
 
 
 def read_vendor_report(path: str | Path) -> VendorReport:
@@ -442,7 +444,7 @@ def read_vendor_report(path: str | Path) -> VendorReport:
         "date_of_birth": "date",
     }
     required = ["billing_month", "learner_id", "billable_in_month"]
-    frame = _columns(raw, source, kinds, required, word)
+    frame, blank_records = _columns(raw, source, kinds, required, word)
     month, month_error = _month(frame, "billing_month")
     flag_is_bool = frame.schema["billable_in_month"] == pl.Boolean
     billable = (
@@ -484,7 +486,8 @@ def read_vendor_report(path: str | Path) -> VendorReport:
     rows, rejected = _repeated(
         parsed, ["learner_id", "billing_month"], content, source, word
     )
-    return VendorReport(rows, rejected, source, parsed.height)
+    rejected = pl.concat([rejected, blank_records]).sort("line")
+    return VendorReport(rows, rejected, source, raw.height)
 
 
 @dataclass(frozen=True)

@@ -83,12 +83,61 @@ def run(*args: str) -> Output:
 
 
 def data_rows(path: Path) -> int:
-    """Data rows of a CSV (records not wholly blank) or Parquet file."""
+    """Data rows of a CSV (every record, blank ones too) or Parquet file."""
     if path.suffix == ".parquet":
         return pl.read_parquet(path).height
     with path.open(newline="", encoding="utf-8-sig") as handle:
         records = list(csv.reader(handle))
-    return sum(any(value.strip() for value in record) for record in records[1:])
+    return len(records) - 1
+
+
+def test_blank_records_are_read_and_rejected_with_their_line(tmp_path: Path) -> None:
+    # Issue #18.13: `,,,` and `"",""` records were skipped unseen (5 records, "2
+    # rows read"), while the same rows in Parquet were errors. Now both read them
+    # and reject them with their line, and the rest is billed.
+    csv_log = tmp_path / "blank.csv"
+    csv_log.write_text(
+        "learner_id,changed_at,is_active\n"
+        "L1,2018-07-01T00:00:00Z,yes\n"
+        ",,\n"
+        '"","",""\n'
+        "  , ,\t\n"
+        "L2,2018-07-02T00:00:00Z,no\n",
+        encoding="utf-8",
+    )
+    parquet_log = tmp_path / "blank.parquet"
+    pl.DataFrame(
+        {
+            "learner_id": ["L1", None, None, None, "L2"],
+            "changed_at": [
+                "2018-07-01T00:00:00Z",
+                None,
+                None,
+                None,
+                "2018-07-02T00:00:00Z",
+            ],
+            "is_active": [True, None, None, None, False],
+        }
+    ).with_columns(pl.col("changed_at").str.to_datetime(time_zone="UTC")).write_parquet(
+        parquet_log
+    )
+    streaming = ["--streaming", "--learner-months", str(tmp_path / "months.parquet")]
+    for log, first, options in (
+        (csv_log, 3, []),
+        (parquet_log, 2, []),
+        (parquet_log, 2, streaming),
+    ):
+        result = runner.invoke(app, ["bill", str(log), "--format", "json", *options])
+        assert result.exit_code == 0, result.stderr
+        assert f"{log} (status log): 5 rows read, 2 used, 3 rejected" in " ".join(
+            result.stderr.split()
+        )
+        document = json.loads(result.stdout)
+        assert [(r["line"], r["reason"]) for r in document["rejected"]] == [
+            (line, "blank record (every field empty); not used")
+            for line in range(first, first + 3)
+        ]
+        assert [m["billable_learners"] for m in document["months"]] == [1]
 
 
 @pytest.fixture(scope="module")

@@ -330,13 +330,17 @@ def test_line_numbers_count_line_breaks_inside_quoted_fields(tmp_path: Path) -> 
         read_status_log(path)
 
 
-def test_blank_lines_are_skipped_and_lines_stay_right(tmp_path: Path) -> None:
+def test_blank_records_are_rejected_and_lines_stay_right(tmp_path: Path) -> None:
     path = write(tmp_path, HEADER + "\nL1,2018-04-11T00:00:00Z,y\n,,\n\nL1,x,y\n\n")
     with pytest.raises(LogFormatError, match=r"status\.csv:6: `changed_at`") as info:
         read_status_log(path)
     assert len(str(info.value).splitlines()) == 1
     ok = write(tmp_path, HEADER + "L1,2018-04-11T00:00:00Z,y\r\n\r\n", "ok.csv")
-    assert read_status_log(ok).rows_read == 1
+    log = read_status_log(ok)
+    assert log.rows_read == 2
+    assert log.rejected.rows() == [
+        (str(ok), 3, "blank record (every field empty); not used")
+    ]
 
 
 @pytest.mark.parametrize(
