@@ -726,26 +726,38 @@ def _parse_checked(
     frame: pl.DataFrame,
     values: Sequence[pl.Expr],
     checks: dict[str, pl.Expr],
+    suspect: pl.Expr,
     source: str,
     line_word: str,
 ) -> pl.DataFrame:
-    """Parse and check in one query: the ``values`` columns, or `LogFormatError`.
+    """Parse and check: the ``values`` columns, or `LogFormatError`.
 
-    The values and the error of each field are computed together, so a parse that
-    both need (the instants) runs once; the rows that fail are listed by
-    `_raise_errors`.
+    One query computes the values and ``suspect``, a cheap test that is true of
+    every row a check may fail (a message quoting the value costs far more
+    than the test); the messages (``checks``) are then worked out for the
+    suspect rows only, and the rows that fail are listed by `_raise_errors`.
     """
-    errors = {f"error of {field}": check for field, check in checks.items()}
-    wide = (
-        frame.lazy()
-        .select(*values, *(check.alias(name) for name, check in errors.items()))
-        .collect()
-    )
-    failures = _failures(wide, list(errors)).with_columns(
-        pl.col("field").str.strip_prefix("error of ")
-    )
-    _raise_errors(failures, source, line_word)
-    return wide.drop(list(errors))
+    flag = "__suspect__"
+    wide = frame.lazy().select(*values, suspect.alias(flag)).collect()
+    suspects = wide[flag]
+    if suspects.any():
+        _raise_errors(
+            _collect_errors(frame.filter(suspects), checks), source, line_word
+        )
+    return wide.drop(flag)
+
+
+def _bad_word(name: str, words: Sequence[str], *, required: bool) -> pl.Expr:
+    """True where `_words_error` gives a message (a cheap test, no message)."""
+    value = _text(name).str.to_lowercase()
+    unknown = value.is_not_null() & ~value.is_in(words)
+    return (unknown | value.is_null()) if required else unknown
+
+
+def _bad_id() -> pl.Expr:
+    """True where `_learner_id_error` gives a message (a cheap test)."""
+    size = pl.col("learner_id").cast(pl.String).str.len_chars()
+    return _learner_id().is_null() | (size > MAX_ID_CHARACTERS)
 
 
 def _words_error(name: str, words: Sequence[str], *, required: bool) -> pl.Expr:
@@ -940,7 +952,13 @@ def parse_status_log(
         _text("channel").str.to_lowercase().alias("channel"),
         _text("actor").alias("actor"),
     ]
-    parsed = _parse_checked(frame, values, checks, source, line_word)
+    suspect = (
+        _bad_id()
+        | time_error.is_not_null()
+        | is_active.is_null()
+        | _bad_word("channel", CHANNEL_WORDS, required=False)
+    )
+    parsed = _parse_checked(frame, values, checks, suspect, source, line_word)
     parsed = parsed.cast(STATUS_SCHEMA)
     optional = pl.col("event_id", "channel", "actor")
     if parsed.select(optional.is_null().all()).row(0) == (True, True, True):
@@ -1100,7 +1118,18 @@ def parse_activity_log(
         scheduled.fill_null(value=False).alias("scheduled"),
         _text("event_id").alias("event_id"),
     ]
-    parsed = _parse_checked(frame, values, checks, source, line_word)
+    suspect = (
+        _bad_id()
+        | time_error.is_not_null()
+        | _bad_word("activity", ACTIVITY_WORDS, required=True)
+        | _bad_word("channel", CHANNEL_WORDS, required=False)
+        | (
+            pl.lit(value=False)
+            if scheduled_is_bool
+            else _bad_word("scheduled", TRUE_WORDS + FALSE_WORDS, required=False)
+        )
+    )
+    parsed = _parse_checked(frame, values, checks, suspect, source, line_word)
     parsed = parsed.cast(ACTIVITY_SCHEMA)
     return _with_blank(prepare_activity_log(parsed, source, line_word=line_word), blank)
 
