@@ -22,7 +22,11 @@ from meter_sim.lifecycle import Policy
 from meter_sim.logs import (
     OUTSIDE_YEARS,
     REJECTED_SCHEMA,
+    SUB_MICROSECOND,
     YEARS,
+    FileIdentity,
+    check_unchanged,
+    file_identity,
     pack_status,
     packable,
     packable_columns,
@@ -392,18 +396,7 @@ def bill_streaming(
     check_timezone(timezone)
     check_months(first_month, last_month)
     source = str(path)
-    try:
-        schema = pl.read_parquet_schema(path)
-    except (pl.exceptions.PolarsError, OSError):
-        schema = pl.Schema()
-    if not packable(schema):
-        msg = (
-            f"{path}: streaming needs a Parquet status log with `learner_id` text "
-            "or integer, `changed_at` a time-zone-aware timestamp (ms or us), "
-            "`is_active` a boolean, and no other status columns; bill it without "
-            "--streaming"
-        )
-        raise LogFormatError(msg, source=source)
+    schema, before = _streamable(path)
     scan = pl.scan_parquet(path, glob=False)
     at = pl.col("changed_at")
     rows, earliest, latest = (
@@ -444,6 +437,7 @@ def bill_streaming(
         scan.with_row_index("line", offset=1).with_columns(
             bucket.fill_null(0).alias("bucket")
         ).sink_parquet(pl.PartitionBy(work / "in", key="bucket", include_key=False))
+        check_unchanged(path, before)  # the last read of the log itself
         for index in range(len(edges) + 1):
             folder = work / "in" / f"bucket={index}"
             if not folder.exists():
@@ -499,6 +493,44 @@ def _trim_heap() -> None:
     except (OSError, AttributeError):
         return
     trim(0)
+
+
+def _streamable(path: Path) -> tuple[pl.Schema, FileIdentity]:
+    """The schema of a log `bill_streaming` can bill, and the file's identity.
+
+    Raises `LogFormatError` if the file is missing, a folder, or not a typed
+    Parquet log that `meter_sim.logs.packable` accepts.
+    """
+    if not path.is_file():
+        what = "is a folder; a .parquet file is expected" if path.is_dir() else None
+        msg = f"{path}: {what or 'no such file'}"
+        raise LogFormatError(msg, source=str(path))
+    before = file_identity(path)  # the file is read several times: the same file
+    try:
+        schema = pl.read_parquet_schema(path)
+    except (pl.exceptions.PolarsError, OSError):
+        schema = pl.Schema()
+    at = schema.get("changed_at")
+    if isinstance(at, pl.Datetime) and at.time_unit == "ns":
+        # Nanosecond columns stream when every time is a whole microsecond.
+        finer = pl.col("changed_at").dt.nanosecond() % 1000 != 0
+        row = pl.scan_parquet(path, glob=False).select(pl.arg_where(finer).first())
+        first = row.collect().item()
+        if first is not None:
+            msg = f"{path}:row {first + 1}: `changed_at`: {SUB_MICROSECOND}"
+            raise LogFormatError(
+                msg, source=str(path), line=first + 1, field="changed_at"
+            )
+        schema = {**schema, "changed_at": pl.Datetime("us", at.time_zone)}
+    if not packable(schema):
+        msg = (
+            f"{path}: streaming needs a Parquet status log with `learner_id` text "
+            "or integer, `changed_at` a time-zone-aware timestamp (ms or us), "
+            "`is_active` a boolean, and no other status columns; bill it without "
+            "--streaming"
+        )
+        raise LogFormatError(msg, source=str(path))
+    return pl.Schema(schema), before
 
 
 def _bill_part(

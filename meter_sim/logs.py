@@ -27,6 +27,7 @@ import polars as pl
 
 from meter_sim.exceptions import LogFormatError
 from meter_sim.lifecycle import ActivityKind, Channel, ReadKind
+from meter_sim.zones import local_to_utc
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -82,7 +83,8 @@ _ISO = (
 )
 _OFFSET = r"T[0-9:.]+[+-][0-9]{2}:?[0-9]{2}$"
 _SECOND_60 = r"T[0-9]{2}:[0-9]{2}:6[0-9]"
-_SUB_MICROSECOND = r":[0-9]{2}\.[0-9]{7}"
+SUB_MICROSECOND_DIGITS = r":[0-9]{2}\.[0-9]{7}"
+"""A time written with more than 6 digits after the second (a regular expression)."""
 SUB_MICROSECOND = (
     "more than 6 digits after the second; a microsecond is the finest time kept"
 )
@@ -188,6 +190,14 @@ LINE = "__line__"
 YEARS = (1900, 2199)
 """Times must fall in these years (inclusive); others are surely typing errors."""
 
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+"""The white space stripped from text fields and that makes a field blank (Unicode
+White_Space), spelled out so that every reader (polars here, Python in a scenario)
+strips the same characters."""
+
 SHOWN_CHARACTERS = 60
 """Values quoted in messages are cut to this many characters. [characters]"""
 
@@ -229,17 +239,56 @@ def _read_table(path: Path) -> tuple[pl.DataFrame, str]:
     if suffix not in {".csv", ".txt", ".parquet"}:
         msg = f"{path}: unknown file type {suffix!r}; expected .csv or .parquet"
         raise LogFormatError(msg, source=str(path))
+    before = file_identity(path)
     try:
         if suffix == ".parquet":
             frame = pl.read_parquet(path, glob=False)
-            return frame.with_row_index(LINE, offset=1).cast({LINE: pl.Int64}), "row"
-        frame = _read_csv(path)
+            frame = frame.with_row_index(LINE, offset=1).cast({LINE: pl.Int64})
+        else:
+            frame = _read_csv(path)
     except pl.exceptions.NoDataError:
         msg = f"{path}: the file is empty (a header line is expected)"
         raise LogFormatError(msg, source=str(path)) from None
     except (pl.exceptions.PolarsError, OSError) as exc:
+        check_unchanged(path, before)  # a file changed under the reader: say so
         raise _unreadable(path, suffix, exc) from None
-    return frame, "line"
+    check_unchanged(path, before)
+    return frame, "row" if suffix == ".parquet" else "line"
+
+
+FileIdentity = tuple[int, int, int, int]
+"""A file's device, inode, size [bytes] and modification time [ns]."""
+
+
+def file_identity(path: Path) -> FileIdentity:
+    """The `FileIdentity` of the file ``path`` names now (links followed)."""
+    info = path.stat()
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def check_unchanged(path: Path, before: FileIdentity) -> None:
+    """Refuse a file that was replaced or written to since ``before`` was taken.
+
+    A file read more than once (the fast path reads the ids, then the
+    dictionary; a bill with ``--activity`` reads the events again) must be the
+    same file each time, or the bill would mix two files.
+
+    Raises
+    ------
+    LogFormatError
+        If the file's device, inode, size or modification time changed (or it
+        is gone).
+    """
+    try:
+        now = file_identity(path)
+    except OSError:
+        now = None
+    if now != before:
+        msg = (
+            f"{path}: the file changed while it was read (replaced or written to); "
+            "read it again once it is complete"
+        )
+        raise LogFormatError(msg, source=str(path))
 
 
 def _read_csv(path: Path) -> pl.DataFrame:
@@ -511,7 +560,7 @@ def _blank_records(raw: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.Dat
         value = pl.col(name)
         if raw.schema[name] != pl.String:
             return value.is_null()
-        return value.is_null() | (value.str.strip_chars() == "")
+        return value.is_null() | (value.str.strip_chars(WHITE_SPACE) == "")
 
     candidates = raw.filter(blank(fields[0])) if fields else raw.clear()
     lines = candidates.filter(pl.all_horizontal(blank(c) for c in fields))[LINE]
@@ -539,7 +588,7 @@ def _shown(name: str) -> pl.Expr:
 
 def _text(name: str) -> pl.Expr:
     """A column as stripped text with blanks as null."""
-    text = pl.col(name).cast(pl.String).str.strip_chars()
+    text = pl.col(name).cast(pl.String).str.strip_chars(WHITE_SPACE)
     return pl.when(text == "").then(None).otherwise(text)
 
 
@@ -631,11 +680,9 @@ def _instants_and_errors(
                 "time has no time zone; store it in UTC or pass --naive-timezone TZ"
             )
             return pl.lit(None, UTC_US), blank.otherwise(err)
-        local = col.dt.replace_time_zone(
-            naive_timezone, ambiguous="null", non_existent="null"
-        )
+        local = local_to_utc(col, naive_timezone)
         err = pl.lit(f"ambiguous or non-existent local time in {naive_timezone}")
-        return local.dt.convert_time_zone("UTC"), blank.when(local.is_null()).then(err)
+        return local, blank.when(local.is_null()).then(err)
     text = _text(name).str.replace(r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) ", "${1}T")
     text = text.str.replace(r"[zZ]$", "+00:00")
     has_offset = text.str.contains(_OFFSET)
@@ -655,9 +702,7 @@ def _instants_and_errors(
             "(or Z), or pass --naive-timezone TZ"
         )
     else:
-        local = naive.dt.replace_time_zone(
-            naive_timezone, ambiguous="null", non_existent="null"
-        ).dt.convert_time_zone("UTC")
+        local = local_to_utc(naive, naive_timezone)
         naive_error = (
             pl.when(naive.is_null())
             .then(pl.lit("impossible date or time"))
@@ -672,7 +717,7 @@ def _instants_and_errors(
         .then(pl.lit("not an ISO-8601 date-time (e.g. 2018-04-11T09:00:00+10:00)"))
         # The parser reads second 60 (a leap second) as the next minute, which could
         # move a change into the next month: refuse it.
-        .when(text.str.contains(_SUB_MICROSECOND))
+        .when(text.str.contains(SUB_MICROSECOND_DIGITS))
         .then(pl.lit(SUB_MICROSECOND))
         .when((has_offset & aware.is_null()) | text.str.contains(_SECOND_60))
         .then(pl.lit("impossible date or time"))
@@ -790,7 +835,7 @@ def _learner_id() -> pl.Expr:
     invoice and a vendor report alike (DESIGN.md section 4).
     """
     text = pl.col("learner_id").cast(pl.String)
-    return pl.when(text.str.strip_chars() == "").then(None).otherwise(text)
+    return pl.when(text.str.strip_chars(WHITE_SPACE) == "").then(None).otherwise(text)
 
 
 def _learner_id_error() -> pl.Expr:
@@ -1599,7 +1644,7 @@ def _dictionary(
         parts.append(batch.to_series().head(mask.len()).filter(mask))
         start += batch.height
     ids = pl.concat(parts, rechunk=True)
-    if (ids.str.strip_chars() == "").any():
+    if (ids.str.strip_chars(WHITE_SPACE) == "").any():
         return None, position
     order = _lexical_order(ids)
     learners = ids.gather(order)
@@ -1686,26 +1731,36 @@ def read_status_log(
     Raises
     ------
     LogFormatError
-        If the file is missing, empty, not UTF-8, of an unknown type, or any row is
-        invalid (see `parse_status_log`).
+        If the file is missing, empty, not UTF-8, of an unknown type, changed
+        while it was read (`check_unchanged`), or any row is invalid (see
+        `parse_status_log`).
     """
     path = Path(path)
+    before = file_identity(path) if path.is_file() else None
 
     def general() -> StatusLog:
         frame, line_word = _read_table(path)
+        if before is not None:  # the same file as the fast path read, if it did
+            check_unchanged(path, before)
         return parse_status_log(
             frame, str(path), naive_timezone=naive_timezone, line_word=line_word
         )
 
-    if path.suffix.lower() == ".parquet" and path.is_file():
-        packed = _read_packed(path, lambda: general().events)
+    if path.suffix.lower() == ".parquet" and before is not None:
+        packed = _read_packed(path, before, lambda: general().events)
+        check_unchanged(path, before)
         if packed is not None:
             return packed
     return general()
 
 
-def _read_packed(path: Path, loader: Callable[[], pl.DataFrame]) -> StatusLog | None:
-    """The fast path of `read_status_log`, or None if the file cannot take it."""
+def _read_packed(
+    path: Path, before: FileIdentity, loader: Callable[[], pl.DataFrame]
+) -> StatusLog | None:
+    """The fast path of `read_status_log`, or None if the file cannot take it.
+
+    ``before`` is the file's identity when the read began (`check_unchanged`).
+    """
     try:
         schema = pl.read_parquet_schema(path)
     except (pl.exceptions.PolarsError, OSError):
@@ -1713,7 +1768,11 @@ def _read_packed(path: Path, loader: Callable[[], pl.DataFrame]) -> StatusLog | 
     if not packable(schema):
         return None
     frame = pl.scan_parquet(path, glob=False).select(packable_columns(schema))
-    return pack_status(frame, str(path), loader=loader)
+    try:
+        return pack_status(frame, str(path), loader=loader)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        check_unchanged(path, before)  # a file changed under the reader: say so
+        raise _unreadable(path, ".parquet", exc) from None
 
 
 def read_activity_log(

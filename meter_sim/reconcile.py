@@ -64,7 +64,7 @@ from meter_sim.logs import (
     _text,
     _words_error,
 )
-from meter_sim.metering import ReasonEnum
+from meter_sim.metering import ReasonEnum, month_index
 from meter_sim.pricing import CENT, month_total, overage_learners, round_money
 from meter_sim.reports import status_report
 from meter_sim.savings import find_savings
@@ -602,8 +602,12 @@ def _classify(
         .join(known, on="learner_id", how="left")
     )
     in_utc_flag = pl.col("_in_utc").fill_null(value=False)
-    created = pl.col("_created").dt.convert_time_zone(tz)
-    created_later = created.dt.date() >= pl.col("month").dt.offset_by("1mo")
+    created = pl.col("_created").dt.convert_time_zone(tz)  # shown only
+    month = pl.col("month")
+    # Months by zoneinfo's rules, as metered (polars' zone data stops DST in 2099).
+    created_later = month_index(pl.col("_created"), tz) > (
+        month.dt.year() * 12 + month.dt.month() - 1
+    )
     reason = pl.col("reason").cast(pl.String)
     verdict = (
         pl.when(pl.col("line").is_null())

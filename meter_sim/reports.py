@@ -98,11 +98,12 @@ SUFFIXES: dict[ReportForm, str] = {
 }
 """The file name suffix each report form needs."""
 
-FORMULA_START = r"^(?:[\t\r\n\x00]|\s*[=+\-@\uff1d\uff0b\uff0d\uff20])"
+FORMULA_START = r"^(?:[\t\r\n\x00]|[\s\x1c-\x1f]*[=+\-@\uff1d\uff0b\uff0d\uff20])"
 """A text cell matching this could start a spreadsheet formula [3]_ [4]_: its first
-character other than spaces is ``=``, ``+``, ``-`` or ``@`` (or their full-width
-forms, which some spreadsheets read as the same), or it starts with a tab, a line
-break or a NUL."""
+character other than spaces (and the separators U+001C to U+001F, which Python
+counts as space) is ``=``, ``+``, ``-`` or ``@`` (or their full-width forms, which
+some spreadsheets read as the same), or it starts with a tab, a line break or a
+NUL."""
 
 
 def _in_zone(schema: pl.Schema, timezone: str) -> pl.Schema:

@@ -75,7 +75,14 @@ from meter_sim._yaml import (
 )
 from meter_sim.exceptions import ScenarioError
 from meter_sim.lifecycle import ActivityKind, Channel, ReadKind
-from meter_sim.logs import ACTIVITY_SCHEMA, STATUS_SCHEMA, YEARS
+from meter_sim.logs import (
+    ACTIVITY_SCHEMA,
+    STATUS_SCHEMA,
+    SUB_MICROSECOND,
+    SUB_MICROSECOND_DIGITS,
+    WHITE_SPACE,
+    YEARS,
+)
 from meter_sim.metering import known_zone
 from meter_sim.pricing import Plan
 
@@ -206,6 +213,8 @@ def parse_instant(text: str, zone: ZoneInfo | None) -> datetime:
     """
     match = _INSTANT.fullmatch(text.strip())
     if match is None:
+        if re.search(SUB_MICROSECOND_DIGITS, text):  # as a status log says it
+            raise ValueError(SUB_MICROSECOND)
         raise ValueError(_INSTANT_EXPECTED)
     try:
         if match["time"] is None:
@@ -248,7 +257,7 @@ Instant = Annotated[datetime, PlainValidator(_instant, json_schema_input_type=st
 def _learner_id(value: object) -> object:
     # DESIGN.md section 4: integer ids, as the vendor's own, are their decimal text;
     # ids are kept as written, and one of only white space is blank, as in a log.
-    if isinstance(value, str) and value and not value.strip():
+    if isinstance(value, str) and value and not value.strip(WHITE_SPACE):
         msg = "blank (only white space); a learner id is expected"
         raise ValueError(msg)
     return (

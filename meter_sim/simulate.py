@@ -40,6 +40,7 @@ from meter_sim.metering import period_of
 from meter_sim.pricing import Plan, invoice, monthly_bill, round_money
 from meter_sim.scenario import DEFERRABLE_KINDS, LEARNERS_SCHEMA, NEEDS_SCHEMA
 from meter_sim.strategies import STRATEGIES, status_log
+from meter_sim.zones import local_to_utc
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -541,18 +542,7 @@ def _utc(wall: pl.Expr, timezone: str) -> pl.Expr:
     lands after the gap by the gap's length.
     """
     naive = wall.cast(pl.Datetime("us"))
-
-    def zoned(value: pl.Expr) -> pl.Expr:
-        return value.dt.replace_time_zone(
-            timezone, ambiguous="earliest", non_existent="null"
-        )
-
-    day = timedelta(days=1)
-    return (
-        pl.coalesce(zoned(naive), zoned(naive - day) + day)
-        .dt.convert_time_zone("UTC")
-        .alias(wall.meta.output_name())
-    )
+    return local_to_utc(naive, timezone, resolve=True).alias(wall.meta.output_name())
 
 
 # -- forecasting ---------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from meter_sim import billing, logs
 from meter_sim.billing import run_scenario
 from meter_sim.exceptions import LogFormatError, ScenarioError
 from meter_sim.logs import (
@@ -22,6 +23,7 @@ from meter_sim.logs import (
     read_activity_log,
     read_status_log,
 )
+from meter_sim.pricing import Plan
 from meter_sim.scenario import load_scenario
 
 if TYPE_CHECKING:
@@ -709,3 +711,115 @@ def test_a_time_finer_than_a_microsecond_is_refused_in_text_and_typed(
     assert read_status_log(typed).events["changed_at"].to_list() == [
         datetime(2018, 6, 30, 14, 0, 0, 1, tzinfo=UTC)
     ]
+
+
+# --- A log replaced while it is read (issue #18.2) -------------------------------
+
+CHANGED = "the file changed while it was read"
+
+
+def swapped_link(tmp_path: Path) -> tuple[Path, Path]:
+    """A link ``log.parquet`` to one typed log, and another log to swap in."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    old = typed_parquet(first, [("A1", at(1), True), ("A2", at(2), True)])
+    new = typed_parquet(second, [("B1", at(3), True)])
+    link = tmp_path / "log.parquet"
+    link.symlink_to(old)
+    return link, new
+
+
+def swap(link: Path, target: Path) -> None:
+    link.unlink()
+    link.symlink_to(target)
+
+
+def test_a_log_swapped_between_the_fast_paths_reads_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fast path reads the ids, then the dictionary: a swap in between billed
+    # one file's ids on the other's months.
+    link, new = swapped_link(tmp_path)
+    dictionary = logs._dictionary
+
+    def swapping(*args: object, **kwargs: object) -> object:
+        swap(link, new)
+        return dictionary(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(logs, "_dictionary", swapping)
+    with pytest.raises(LogFormatError, match=f"log.parquet: {CHANGED}"):
+        read_status_log(link)
+
+
+def test_a_log_swapped_before_its_events_are_read_again_is_refused(
+    tmp_path: Path,
+) -> None:
+    link, new = swapped_link(tmp_path)
+    log = read_status_log(link)
+    assert log.packed is not None
+    swap(link, new)
+    with pytest.raises(LogFormatError, match=CHANGED):
+        _ = log.events  # read again the general way (e.g. for --activity)
+
+
+def test_a_csv_written_to_while_it_is_read_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, HEADER + "L1,2018-04-11T00:00:00Z,y\n")
+    has_quote = logs._has_quote
+
+    def appending(where: Path) -> bool:
+        with where.open("a", encoding="utf-8") as handle:
+            handle.write("L2,2018-04-12T00:00:00Z,y\n")
+        return has_quote(where)
+
+    monkeypatch.setattr(logs, "_has_quote", appending)
+    with pytest.raises(LogFormatError, match=f"status.csv: {CHANGED}"):
+        read_status_log(path)
+
+
+def test_a_log_swapped_while_it_is_streamed_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    link, new = swapped_link(tmp_path)
+    ranges = billing._id_ranges
+
+    def swapping(*args: object, **kwargs: object) -> object:
+        swap(link, new)
+        return ranges(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(billing, "_id_ranges", swapping)
+    plan = Plan(
+        name="P", currency="AUD", base_fee=0, included_learners=0, overage_price=1
+    )
+    with pytest.raises(LogFormatError, match=CHANGED):
+        billing.bill_streaming(link, tmp_path / "months.parquet", plan=plan)
+
+
+def test_naive_times_after_2099_are_read_by_the_rules_of_the_month_edges(
+    tmp_path: Path,
+) -> None:
+    # Issue #18.4: 23:30 on 30 April 2150 in New York (EDT) is 03:30 UTC, in April;
+    # read by polars' zone data (no DST after 2099) it was 04:30 UTC, in May.
+    naive = write(
+        tmp_path,
+        HEADER + "L1,2150-04-30T23:30:00,yes\nL1,2150-04-30T23:45:00,no\n",
+    )
+    offset = write(
+        tmp_path,
+        HEADER + "L1,2150-04-30T23:30:00-04:00,yes\nL1,2150-04-30T23:45:00-04:00,no\n",
+        "offset.csv",
+    )
+    plan = Plan(
+        name="P", currency="AUD", base_fee=0, included_learners=0, overage_price=1
+    )
+    bills = [
+        billing.bill(read_status_log(naive, naive_timezone="America/New_York"), plan=plan,
+                     timezone="America/New_York"),
+        billing.bill(read_status_log(offset), plan=plan, timezone="America/New_York"),
+    ]  # fmt: skip
+    for result in bills:
+        assert result.learner_months.select("month").to_series().to_list() == [
+            date(2150, 4, 1)
+        ]

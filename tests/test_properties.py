@@ -27,6 +27,8 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -38,8 +40,8 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from meter_sim.billing import bill
-from meter_sim.exceptions import LogFormatError
+from meter_sim.billing import bill, bill_streaming, run_scenario
+from meter_sim.exceptions import LogFormatError, MeterSimError
 from meter_sim.lifecycle import (
     REJECTED_OUTCOMES,
     ActivityEvent,
@@ -54,6 +56,7 @@ from meter_sim.lifecycle import (
 )
 from meter_sim.logs import (
     FALSE_WORDS,
+    SUB_MICROSECOND,
     TRUE_WORDS,
     YEARS,
     read_activity_log,
@@ -64,10 +67,11 @@ from meter_sim.metering import (
     status_intervals,
 )
 from meter_sim.pricing import Plan
+from meter_sim.scenario import load_scenario
 from tests.helpers import status_log
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from pathlib import Path
 
     from meter_sim.billing import Bill
@@ -611,6 +615,114 @@ def test_parquet_logs_bill_as_the_lifecycle_replay(
         status, plan=case.plan, timezone=case.zone, first_month=first, last_month=last
     )
     check_bill(result, case, expected_bill(case))
+
+
+def scenario_text(case: Case, first: date, last: date) -> str:
+    """The case's status rows as a scenario: ids as written, times in UTC."""
+    plan = case.plan
+    lines = [
+        "name: property",
+        f"timezone: {case.zone}",
+        f"period: {{from: {first:%Y-%m}, through: {last:%Y-%m}}}",
+        "plan:",
+        "  name: property",
+        "  currency: AUD",
+        f"  base_fee: '{plan.base_fee}'",
+        f"  included_learners: {plan.included_learners}",
+        f"  overage_price: '{plan.overage_price}'",
+        "learners:",
+    ]
+    rows: dict[str, list[Row]] = {}
+    for row in case.status:
+        rows.setdefault(row.learner, []).append(row)
+    for learner, status in rows.items():
+        lines += [f"  - id: {json.dumps(learner)}", "    status:"]
+        lines += [
+            f"      - {{at: '{r.at.isoformat()}', active: {'yes' if r.active else 'no'}}}"
+            for r in sorted(status, key=lambda r: r.at)
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def outcome(result: Bill, months: pl.DataFrame) -> tuple[object, ...]:
+    """What a bill says: its learner-months (as a set) and its months' counts."""
+    billed = {
+        (learner_id, month, str(reason))
+        for learner_id, month, reason in months.select(
+            "learner_id", "month", "reason"
+        ).iter_rows()
+    }
+    monthly = result.monthly.select("month", "billable_learners", "total").rows()
+    return billed, monthly
+
+
+@settings(max_examples=max(10, settings().max_examples // 4))
+@given(case=cases(conflicts=False))
+def test_every_path_bills_a_log_alike(case: Case, workdir: Path) -> None:
+    # Issue #18: a log written as CSV and as typed Parquet, billed by `bill`,
+    # `bill --streaming` and `run` of the same rows as a scenario, gives one bill
+    # (ids with spaces kept as written on every path).
+    csv_log, parquet_log = workdir / "same.csv", workdir / "same.parquet"
+    scenario, streamed = workdir / "same.yaml", workdir / "streamed.parquet"
+    write_status_csv(case, csv_log)
+    write_status_parquet(case, parquet_log, typed_zone="UTC")
+    expected = expected_bill(case)
+    first, last = expected.first, expected.last
+    scenario.write_text(scenario_text(case, first, last), encoding="utf-8")
+    bills = [
+        bill(
+            read_status_log(path), plan=case.plan, timezone=case.zone,
+            first_month=first, last_month=last,
+        )
+        for path in (csv_log, parquet_log)
+    ]  # fmt: skip
+    results = [outcome(b, b.learner_months) for b in bills]
+    streaming = bill_streaming(
+        parquet_log, streamed, plan=case.plan, timezone=case.zone,
+        first_month=first, last_month=last,
+    )  # fmt: skip
+    results.append(outcome(streaming, pl.read_parquet(streamed)))
+    ran = run_scenario(load_scenario(scenario))
+    results.append(outcome(ran, ran.learner_months))
+    assert results[0][0] == set(expected.learner_months)
+    assert all(r == results[0] for r in results), "paths disagree"
+
+
+def test_a_time_finer_than_a_microsecond_is_refused_alike_on_every_path(
+    tmp_path: Path,
+) -> None:
+    at = "2018-07-01T00:00:00.0000001+10:00"
+    csv_log = tmp_path / "fine.csv"
+    csv_log.write_text(f"learner_id,changed_at,is_active\nL1,{at},yes\n")
+    parquet_log = tmp_path / "fine.parquet"
+    midnight = datetime(2018, 6, 30, 14, tzinfo=UTC)  # 00:00 on 1 July at +10:00
+    pl.DataFrame(
+        {"learner_id": ["L1"], "changed_at": [midnight], "is_active": [True]}
+    ).select(
+        "learner_id",
+        pl.col("changed_at").cast(pl.Datetime("ns", "UTC"))
+        + pl.duration(nanoseconds=100),
+        "is_active",
+    ).write_parquet(parquet_log)
+    scenario = tmp_path / "fine.yaml"
+    scenario.write_text(
+        "name: Fine\ntimezone: UTC\nplan: {name: P, currency: AUD, base_fee: 0, "
+        "included_learners: 0, overage_price: 1}\nlearners:\n"
+        f"  - id: L1\n    status: [{{at: '{at}', active: yes}}]\n",
+        encoding="utf-8",
+    )
+    plan = Plan(
+        name="P", currency="AUD", base_fee=0, included_learners=0, overage_price=1
+    )
+    attempts: list[Callable[[], object]] = [
+        lambda: read_status_log(csv_log),
+        lambda: read_status_log(parquet_log),
+        lambda: bill_streaming(parquet_log, tmp_path / "out.parquet", plan=plan),
+        lambda: load_scenario(scenario),
+    ]
+    for attempt in attempts:
+        with pytest.raises(MeterSimError, match=re.escape(SUB_MICROSECOND)):
+            attempt()
 
 
 # --- invariants on frames ---------------------------------------------------------

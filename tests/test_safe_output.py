@@ -36,9 +36,9 @@ FORMULA = tuple("=+-@\uff1d\uff0b\uff0d\uff20")
 EXAMPLES = settings(max_examples=max(10, settings().max_examples // 2))
 
 ids = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=12).filter(
-    lambda text: text == text.strip()
+    lambda text: text.strip() != ""
 )
-"""Learner ids: any text without spaces around it (the readers strip them)."""
+"""Learner ids: any text that is not blank (kept as written, spaces too)."""
 
 
 def unsafe(cell: str) -> bool:
@@ -54,9 +54,13 @@ def cells(path: Path) -> list[list[str]]:
 
 
 def status_csv(path: Path, learner_ids: list[str]) -> Path:
-    """A status log creating each learner Active, a day apart."""
+    """A status log creating each learner Active, a day apart.
+
+    Every field is quoted: Python's minimal quoting leaves a carriage return
+    bare, which no CSV reader keeps (RFC 4180 wants it quoted).
+    """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(["learner_id", "changed_at", "is_active"])
     start = datetime(2018, 7, 1, tzinfo=UTC)
     for day, learner_id in enumerate(learner_ids):
