@@ -1246,13 +1246,14 @@ def packable(schema: Mapping[str, pl.DataType]) -> bool:
 def packable_columns(schema: Mapping[str, pl.DataType]) -> list[pl.Expr]:
     """Expressions selecting a packable file's columns for `pack_status`.
 
-    ``learner_id`` String (integers as decimal text), ``micros`` Int64
-    (microseconds since 1970 UTC), ``is_active`` Boolean.
+    ``learner_id`` String or an integer type (as in the file: integers are
+    hashed as they are, and only the distinct ids become decimal text),
+    ``micros`` Int64 (microseconds since 1970 UTC), ``is_active`` Boolean.
     """
     at = schema["changed_at"]
     assert isinstance(at, pl.Datetime)  # checked by `packable`
     return [
-        pl.col("learner_id").cast(pl.String),
+        pl.col("learner_id"),
         pl.col("changed_at")
         .cast(pl.Datetime("us", at.time_zone))
         .to_physical()
@@ -1481,9 +1482,10 @@ def pack_status(
     Parameters
     ----------
     frame : pl.LazyFrame
-        ``learner_id`` String, ``micros`` Int64 (microseconds since 1970 UTC),
-        ``is_active`` Boolean, as from `packable_columns`; optionally ``line``
-        Int64 (the row's 1-based row in the file; default its position + 1).
+        ``learner_id`` String or integer, ``micros`` Int64 (microseconds since
+        1970 UTC), ``is_active`` Boolean, as from `packable_columns`; optionally
+        ``line`` Int64 (the row's 1-based row in the file; default its position
+        + 1).
         Read twice (the ids are read again for the codes' dictionary).
     source : str
         The file, for messages and ``rejected``.
@@ -1506,7 +1508,8 @@ def pack_status(
         If one learner is set to Yes and No at the same instant (naming both
         rows).
     """
-    columns = frame.collect_schema().names()
+    schema = frame.collect_schema()
+    columns = schema.names()
     micros = pl.col("micros")
     n, nulls, lo, hi, whole_s, whole_ms = (
         frame.select(
@@ -1539,7 +1542,11 @@ def pack_status(
         n,
         refuse=ids.is_null()
         | pl.col("is_active").is_null()
-        | (ids.str.len_chars() > MAX_ID_CHARACTERS),
+        | (
+            ids.str.len_chars() > MAX_ID_CHARACTERS
+            if schema["learner_id"] == pl.String
+            else pl.lit(value=False)
+        ),
     )
     if read is None:
         return None
@@ -1643,7 +1650,7 @@ def _dictionary(
         mask = pl.Series(wanted[start : start + batch.height])
         parts.append(batch.to_series().head(mask.len()).filter(mask))
         start += batch.height
-    ids = pl.concat(parts, rechunk=True)
+    ids = pl.concat(parts, rechunk=True).cast(pl.String)  # integers: their text
     if (ids.str.strip_chars(WHITE_SPACE) == "").any():
         return None, position
     order = _lexical_order(ids)
