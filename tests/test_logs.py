@@ -17,6 +17,7 @@ from meter_sim import billing, logs
 from meter_sim.billing import run_scenario
 from meter_sim.exceptions import LogFormatError, ScenarioError
 from meter_sim.logs import (
+    _decimal_order,
     _learner_groups,
     _lexical_order,
     _sort_rows,
@@ -589,6 +590,31 @@ def test_lexical_order_is_the_order_of_sort(values: list[str]) -> None:
     series = pl.Series(values)
     order = _lexical_order(series)
     assert series.gather(pl.Series(order)).to_list() == sorted(values)
+
+
+@given(
+    values=st.lists(
+        st.one_of(
+            st.integers(-(2**63) + 1, 2**63 - 1),
+            st.integers(-1_000, 1_000),
+            st.sampled_from([0, 9, 10, 99, 100, 10**18 - 1, 10**18, 2**63 - 1]),
+        ),
+        min_size=1,
+        max_size=50,
+    ),
+    unsigned=st.booleans(),
+)
+def test_decimal_order_is_the_order_of_the_texts(
+    values: list[int], *, unsigned: bool
+) -> None:
+    numbers = (
+        np.array([abs(v) for v in values] + [10**19 - 1], dtype=np.uint64)
+        if unsigned  # UInt64 ids, up to the largest the order takes
+        else np.array(values, dtype=np.int64)
+    )
+    order = _decimal_order(numbers)
+    texts = [str(v) for v in numbers.tolist()]
+    assert [texts[i] for i in order] == sorted(texts)
 
 
 def test_sort_rows_without_room_for_a_packed_key() -> None:
