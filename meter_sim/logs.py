@@ -774,6 +774,7 @@ def _parse_checked(
     suspect: pl.Expr,
     source: str,
     line_word: str,
+    repairs: Mapping[str, pl.Expr] | None = None,
 ) -> pl.DataFrame:
     """Parse and check: the ``values`` columns, or `LogFormatError`.
 
@@ -781,13 +782,20 @@ def _parse_checked(
     every row a check may fail (a message quoting the value costs far more
     than the test); the messages (``checks``) are then worked out for the
     suspect rows only, and the rows that fail are listed by `_raise_errors`.
+    A value read the quick way only in its usual forms (``repairs``: column ->
+    its full reading) is null in the others, which makes the row suspect; the
+    full reading is then computed for the suspect rows only.
     """
     flag = "__suspect__"
     wide = frame.lazy().select(*values, suspect.alias(flag)).collect()
     suspects = wide[flag]
     if suspects.any():
-        _raise_errors(
-            _collect_errors(frame.filter(suspects), checks), source, line_word
+        rows = frame.filter(suspects)
+        _raise_errors(_collect_errors(rows, checks), source, line_word)
+        at = suspects.arg_true()
+        wide = wide.with_columns(
+            wide[name].scatter(at, rows.select(full).to_series())
+            for name, full in (repairs or {}).items()
         )
     return wide.drop(flag)
 
@@ -801,8 +809,7 @@ def _bad_word(name: str, words: Sequence[str], *, required: bool) -> pl.Expr:
 
 def _bad_id() -> pl.Expr:
     """True where `_learner_id_error` gives a message (a cheap test)."""
-    size = pl.col("learner_id").cast(pl.String).str.len_chars()
-    return _learner_id().is_null() | (size > MAX_ID_CHARACTERS)
+    return _blank_id() | (_learner_id().str.len_chars() > MAX_ID_CHARACTERS)
 
 
 def _words_error(name: str, words: Sequence[str], *, required: bool) -> pl.Expr:
@@ -817,6 +824,26 @@ def _words_error(name: str, words: Sequence[str], *, required: bool) -> pl.Expr:
     return check
 
 
+def _forms(words: Sequence[str]) -> list[str]:
+    """The usual spellings of ``words``: lower case, upper case, capitalised."""
+    return sorted({f for w in words for f in (w, w.upper(), w.capitalize())})
+
+
+def _quick_bool(name: str) -> pl.Expr:
+    """`_bool_value` of the usual spellings (`_forms`), without copying the text.
+
+    Null for any other spelling, which is then read in full (`_parse_checked`'s
+    ``repairs``).
+    """
+    text = pl.col(name).cast(pl.String)
+    return (
+        pl.when(text.is_in(_forms(TRUE_WORDS)))
+        .then(True)
+        .when(text.is_in(_forms(FALSE_WORDS)))
+        .then(False)
+    )
+
+
 def _bool_value(name: str) -> pl.Expr:
     value = _text(name).str.to_lowercase()
     return (
@@ -828,22 +855,27 @@ def _bool_value(name: str) -> pl.Expr:
 
 
 def _learner_id() -> pl.Expr:
-    """The ``learner_id`` column as written (null if blank or only white space).
+    """The ``learner_id`` column as written (a blank one is an error: `_blank_id`).
 
     Ids are kept exactly as written, spaces included, by every reader: ``"L1"``,
     ``"L1 "`` and ``"\u00a0L1"`` are three learners in a log, a scenario, an
-    invoice and a vendor report alike (DESIGN.md section 4).
+    invoice and a vendor report alike (DESIGN.md section 4). The column itself
+    is used (no copy of the text).
     """
-    text = pl.col("learner_id").cast(pl.String)
-    return pl.when(text.str.strip_chars(WHITE_SPACE) == "").then(None).otherwise(text)
+    return pl.col("learner_id").cast(pl.String)
+
+
+def _blank_id() -> pl.Expr:
+    """True where the learner id is blank or only white space (`WHITE_SPACE`)."""
+    text = _learner_id()
+    return text.is_null() | (text.str.strip_chars(WHITE_SPACE) == "")
 
 
 def _learner_id_error() -> pl.Expr:
     """The error of a blank learner id, or one longer than `MAX_ID_CHARACTERS`."""
-    value = _learner_id()
-    size = value.str.len_chars()
+    size = _learner_id().str.len_chars()
     return (
-        pl.when(value.is_null())
+        pl.when(_blank_id())
         .then(pl.lit("blank"))
         .when(size > MAX_ID_CHARACTERS)
         .then(
@@ -973,11 +1005,9 @@ def parse_status_log(
     }
     frame, blank = _columns(raw, source, kinds, STATUS_REQUIRED, line_word)
     frame, changed_at, time_error = _parse_instants(frame, "changed_at", naive_timezone)
-    is_active = (
-        pl.col("is_active")
-        if frame.schema["is_active"] == pl.Boolean
-        else _bool_value("is_active")
-    )
+    typed = frame.schema["is_active"] == pl.Boolean
+    is_active = pl.col("is_active") if typed else _quick_bool("is_active")
+    repairs = {} if typed else {"is_active": _bool_value("is_active")}
     checks = {
         "learner_id": _learner_id_error(),
         "changed_at": time_error,
@@ -1003,7 +1033,9 @@ def parse_status_log(
         | is_active.is_null()
         | _bad_word("channel", CHANNEL_WORDS, required=False)
     )
-    parsed = _parse_checked(frame, values, checks, suspect, source, line_word)
+    parsed = _parse_checked(
+        frame, values, checks, suspect, source, line_word, repairs=repairs
+    )
     parsed = parsed.cast(STATUS_SCHEMA)
     optional = pl.col("event_id", "channel", "actor")
     if parsed.select(optional.is_null().all()).row(0) == (True, True, True):

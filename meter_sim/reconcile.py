@@ -52,6 +52,7 @@ from meter_sim.logs import (
     REJECTED_SCHEMA,
     TRUE_WORDS,
     YEARS,
+    _blank_id,
     _bool_value,
     _clashes,
     _collect_errors,
@@ -356,7 +357,7 @@ def read_invoice(path: str | Path) -> InvoiceFile:
         month, month_error = _month(frame, "month")
         checks = {
             "month": month_error,
-            "learner_id": pl.when(_learner_id().is_null()).then(pl.lit("blank")),
+            "learner_id": pl.when(_blank_id()).then(pl.lit("blank")),
         }
         _raise_errors(_collect_errors(frame, checks), source, word)
         rows = frame.select(
@@ -464,7 +465,7 @@ def read_vendor_report(path: str | Path) -> VendorReport:
         )
     checks = {
         "billing_month": month_error,
-        "learner_id": pl.when(_learner_id().is_null()).then(pl.lit("blank")),
+        "learner_id": pl.when(_blank_id()).then(pl.lit("blank")),
         "billable_in_month": pl.when(pl.col("billable_in_month").is_null()).then(
             pl.lit("blank; Y or N expected")
         )

@@ -849,3 +849,17 @@ def test_naive_times_after_2099_are_read_by_the_rules_of_the_month_edges(
         assert result.learner_months.select("month").to_series().to_list() == [
             date(2150, 4, 1)
         ]
+
+
+def test_unusual_spellings_of_the_status_are_read_in_full(tmp_path: Path) -> None:
+    # The usual spellings are read quickly; the others (spaces, mixed case) are
+    # read in full for their rows only, and give the same values.
+    path = write(
+        tmp_path,
+        HEADER + "L1,2018-04-11T00:00:00Z, Yes\n"
+        "L1,2018-04-12T00:00:00Z,nO \n"
+        "L2,2018-04-11T00:00:00Z,tRuE\n"
+        "L3,2018-04-11T00:00:00Z,Y\n",
+    )
+    rows = read_status_log(path).events.select("line", "is_active").sort("line")
+    assert rows.rows() == [(2, True), (3, False), (4, True), (5, True)]
