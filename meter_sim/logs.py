@@ -597,7 +597,34 @@ _EXPORT_ISO = (
     r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
 )
 """The form an export writes (seconds and an offset or ``Z``, no spaces)."""
-_EXPORT_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
+
+
+def _export_instant(raw: pl.Expr) -> pl.Expr:
+    """The UTC instant of text in the export form (`_EXPORT_ISO`), by its fields.
+
+    The first 19 characters are read as a wall-clock time, the fraction and the
+    offset (``Z``, ``+HH:MM`` or ``+HHMM``) by their positions; about twice as
+    fast as parsing with ``%z``. Only meaningful for text that matches
+    `_EXPORT_ISO` (other text gives null or a value to be ignored).
+    """
+    wall = raw.str.slice(0, 19).str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S", strict=False, time_unit="us"
+    )
+    tail = raw.str.slice(19)  # [.ffffff](Z|+HH:MM|+HHMM)
+    zulu = tail.str.ends_with("Z")
+    offset_size = pl.when(zulu).then(1).when(tail.str.slice(-3, 1) == ":").then(6)
+    offset = tail.str.slice(-offset_size.otherwise(5))
+    minutes = offset.str.slice(1, 2).cast(
+        pl.Int64, strict=False
+    ) * 60 + offset.str.slice(-2).cast(pl.Int64, strict=False)
+    sign = pl.when(offset.str.starts_with("-")).then(-1).otherwise(1)
+    digits = tail.str.len_bytes().cast(pl.Int64) - offset_size.otherwise(5) - 1
+    fraction = (
+        tail.str.slice(1, digits).str.pad_end(6, "0").cast(pl.Int64, strict=False)
+    )
+    shift = pl.when(zulu).then(0).otherwise(sign * minutes) * 60_000_000
+    micros = pl.when(digits > 0).then(fraction).otherwise(0) - shift
+    return (wall.dt.epoch("us") + micros).cast(UTC_US)
 
 
 def _parse_instants(
@@ -635,7 +662,7 @@ def _text_instants(
 ) -> tuple[pl.DataFrame, pl.Expr, pl.Expr]:
     """`_parse_instants` of a text column: the export form fast, the rest in full."""
     raw = pl.col(name).cast(pl.String)
-    fast = raw.str.to_datetime(_EXPORT_FORMAT, strict=False, time_unit="us")
+    fast = _export_instant(raw)
     value, error = f"{name} parsed", f"{name} error"
     quick = raw.str.contains(_EXPORT_ISO) & pl.col(value).is_not_null()
     # Lazy, so that polars parses in parallel (an eager select of one chunk does not).

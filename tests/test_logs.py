@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +17,9 @@ from meter_sim import billing, logs
 from meter_sim.billing import run_scenario
 from meter_sim.exceptions import LogFormatError, ScenarioError
 from meter_sim.logs import (
+    _EXPORT_ISO,
     _decimal_order,
+    _export_instant,
     _learner_groups,
     _lexical_order,
     _sort_rows,
@@ -863,3 +865,40 @@ def test_unusual_spellings_of_the_status_are_read_in_full(tmp_path: Path) -> Non
     )
     rows = read_status_log(path).events.select("line", "is_active").sort("line")
     assert rows.rows() == [(2, True), (3, False), (4, True), (5, True)]
+
+
+@st.composite
+def export_texts(draw: st.DrawFn) -> tuple[str, datetime]:
+    """A time as an export writes it, and the instant it names."""
+    wall = draw(
+        st.datetimes(datetime(1900, 1, 2), datetime(2199, 12, 30)).map(  # noqa: DTZ001
+            lambda d: d.replace(tzinfo=None)
+        )
+    )
+    digits = draw(st.integers(0, 6))
+    wall = wall.replace(
+        microsecond=wall.microsecond // 10 ** (6 - digits) * 10 ** (6 - digits)
+    )
+    minutes = draw(st.integers(-14 * 60, 14 * 60))
+    style = draw(st.sampled_from(["Z", "colon", "compact"]))
+    minutes = 0 if style == "Z" else minutes
+    text = wall.strftime("%Y-%m-%dT%H:%M:%S")
+    if digits:
+        text += "." + f"{wall.microsecond:06d}"[:digits]
+    sign, size = "-" if minutes < 0 else "+", abs(minutes)
+    text += {
+        "Z": "Z",
+        "colon": f"{sign}{size // 60:02d}:{size % 60:02d}",
+        "compact": f"{sign}{size // 60:02d}{size % 60:02d}",
+    }[style]
+    return text, (wall - timedelta(minutes=minutes)).replace(tzinfo=UTC)
+
+
+@given(cases=st.lists(export_texts(), min_size=1, max_size=30))
+def test_the_export_form_is_read_by_its_fields_exactly(
+    cases: list[tuple[str, datetime]],
+) -> None:
+    texts = pl.Series([t for t, _ in cases])
+    read = texts.to_frame("t").select(_export_instant(pl.col("t")))
+    assert read.to_series().to_list() == [instant for _, instant in cases]
+    assert texts.str.contains(_EXPORT_ISO).all()
