@@ -614,9 +614,9 @@ def _export_instant(raw: pl.Expr) -> pl.Expr:
     zulu = tail.str.ends_with("Z")
     offset_size = pl.when(zulu).then(1).when(tail.str.slice(-3, 1) == ":").then(6)
     offset = tail.str.slice(-offset_size.otherwise(5))
-    minutes = offset.str.slice(1, 2).cast(
-        pl.Int64, strict=False
-    ) * 60 + offset.str.slice(-2).cast(pl.Int64, strict=False)
+    hours = offset.str.slice(1, 2).cast(pl.Int64, strict=False)
+    rest = offset.str.slice(-2).cast(pl.Int64, strict=False)
+    minutes = hours * 60 + rest
     sign = pl.when(offset.str.starts_with("-")).then(-1).otherwise(1)
     digits = tail.str.len_bytes().cast(pl.Int64) - offset_size.otherwise(5) - 1
     fraction = (
@@ -624,7 +624,8 @@ def _export_instant(raw: pl.Expr) -> pl.Expr:
     )
     shift = pl.when(zulu).then(0).otherwise(sign * minutes) * 60_000_000
     micros = pl.when(digits > 0).then(fraction).otherwise(0) - shift
-    return (wall.dt.epoch("us") + micros).cast(UTC_US)
+    possible = zulu | ((hours <= 23) & (rest <= 59))  # as %z: else not an offset
+    return pl.when(possible).then(wall.dt.epoch("us") + micros).cast(UTC_US)
 
 
 def _parse_instants(

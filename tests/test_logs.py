@@ -902,3 +902,23 @@ def test_the_export_form_is_read_by_its_fields_exactly(
     read = texts.to_frame("t").select(_export_instant(pl.col("t")))
     assert read.to_series().to_list() == [instant for _, instant in cases]
     assert texts.str.contains(_EXPORT_ISO).all()
+
+
+@given(
+    hours=st.integers(0, 99),
+    minutes=st.integers(0, 99),
+    sign=st.sampled_from("+-"),
+    colon=st.booleans(),
+)
+def test_an_impossible_offset_is_no_instant_as_for_the_full_parser(
+    hours: int, minutes: int, sign: str, *, colon: bool
+) -> None:
+    text = f"2018-07-02T09:00:00{sign}{hours:02d}{':' if colon else ''}{minutes:02d}"
+    frame = pl.DataFrame({"t": [text]})
+    quick = frame.select(_export_instant(pl.col("t"))).item()
+    full = frame.select(
+        pl.col("t").str.to_datetime(
+            "%Y-%m-%dT%H:%M:%S%#z", strict=False, time_unit="us"
+        )
+    ).item()
+    assert quick == full
