@@ -20,13 +20,12 @@ import polars as pl
 from meter_sim.exceptions import LogFormatError
 from meter_sim.lifecycle import Policy
 from meter_sim.logs import (
+    LINE,
     OUTSIDE_YEARS,
     REJECTED_SCHEMA,
     SUB_MICROSECOND,
     YEARS,
-    FileIdentity,
-    check_unchanged,
-    file_identity,
+    Pinned,
     pack_status,
     packable,
     packable_columns,
@@ -338,6 +337,9 @@ def bill(
     )
 
 
+BUCKET = "__bucket__"
+"""Column naming each row's id range while `bill_streaming` splits a log."""
+
 STREAM_CHUNK_ROWS = 8_000_000
 """Status rows billed at a time by `bill_streaming` (bounds its memory). [rows]"""
 
@@ -396,8 +398,8 @@ def bill_streaming(
     check_timezone(timezone)
     check_months(first_month, last_month)
     source = str(path)
-    schema, before = _streamable(path)
-    scan = pl.scan_parquet(path, glob=False)
+    schema, pin = _streamable(path)
+    scan = pl.scan_parquet(pin.reading, glob=False)
     at = pl.col("changed_at")
     rows, earliest, latest = (
         scan.select(
@@ -434,12 +436,15 @@ def bill_streaming(
         bucket = pl.sum_horizontal(
             pl.lit(0, pl.UInt32), *((ids >= edge).cast(pl.UInt32) for edge in edges)
         )
-        scan.with_row_index("line", offset=1).with_columns(
-            bucket.fill_null(0).alias("bucket")
-        ).sink_parquet(pl.PartitionBy(work / "in", key="bucket", include_key=False))
-        check_unchanged(path, before)  # the last read of the log itself
+        # Private names: a log's own columns called `line` or `bucket` stay its own.
+        scan.drop(LINE, BUCKET, strict=False).with_row_index(
+            LINE, offset=1
+        ).with_columns(bucket.fill_null(0).alias(BUCKET)).sink_parquet(
+            pl.PartitionBy(work / "in", key=BUCKET, include_key=False)
+        )
+        pin.check()  # the last read of the log itself
         for index in range(len(edges) + 1):
-            folder = work / "in" / f"bucket={index}"
+            folder = work / "in" / f"{BUCKET}={index}"
             if not folder.exists():
                 continue
             status = _bill_part(pl.scan_parquet(folder / "*.parquet"), schema, source)
@@ -495,7 +500,7 @@ def _trim_heap() -> None:
     trim(0)
 
 
-def _streamable(path: Path) -> tuple[pl.Schema, FileIdentity]:
+def _streamable(path: Path) -> tuple[pl.Schema, Pinned]:
     """The schema of a log `bill_streaming` can bill, and the file's identity.
 
     Raises `LogFormatError` if the file is missing, a folder, or not a typed
@@ -505,16 +510,18 @@ def _streamable(path: Path) -> tuple[pl.Schema, FileIdentity]:
         what = "is a folder; a .parquet file is expected" if path.is_dir() else None
         msg = f"{path}: {what or 'no such file'}"
         raise LogFormatError(msg, source=str(path))
-    before = file_identity(path)  # the file is read several times: the same file
+    pin = Pinned(path)  # the file is read several times: the same file
     try:
-        schema = pl.read_parquet_schema(path)
+        schema = pl.read_parquet_schema(pin.reading)
     except (pl.exceptions.PolarsError, OSError):
         schema = pl.Schema()
     at = schema.get("changed_at")
     if isinstance(at, pl.Datetime) and at.time_unit == "ns":
         # Nanosecond columns stream when every time is a whole microsecond.
         finer = pl.col("changed_at").dt.nanosecond() % 1000 != 0
-        row = pl.scan_parquet(path, glob=False).select(pl.arg_where(finer).first())
+        row = pl.scan_parquet(pin.reading, glob=False).select(
+            pl.arg_where(finer).first()
+        )
         first = row.collect().item()
         if first is not None:
             msg = f"{path}:row {first + 1}: `changed_at`: {SUB_MICROSECOND}"
@@ -530,7 +537,7 @@ def _streamable(path: Path) -> tuple[pl.Schema, FileIdentity]:
             "--streaming"
         )
         raise LogFormatError(msg, source=str(path))
-    return pl.Schema(schema), before
+    return pl.Schema(schema), pin
 
 
 def _bill_part(
@@ -541,11 +548,10 @@ def _bill_part(
     A range the fast path cannot pack (blank records, or values to report) is
     read the general way, which rejects or reports them as `bill` would.
     """
-    columns = [*packable_columns(schema), pl.col("line").cast(pl.Int64)]
+    columns = [*packable_columns(schema), pl.col(LINE).cast(pl.Int64).alias("line")]
     status = pack_status(chunk.select(columns), source, loader=_no_events)
     if status is None:
-        raw = chunk.rename({"line": "__line__"}).collect()
-        return parse_status_log(raw, source, line_word="row")
+        return parse_status_log(chunk.collect(), source, line_word="row")
     return status
 
 

@@ -16,7 +16,9 @@ import csv
 import dataclasses
 import functools
 import mmap
+import os
 import re
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,14 +222,15 @@ SNIFFED_BYTES = 64 * 1024
 [bytes]"""
 
 
-def _read_table(path: Path) -> tuple[pl.DataFrame, str]:
+def _read_table(path: Path, pin: Pinned | None = None) -> tuple[pl.DataFrame, str]:
     """Read a CSV (all columns as text) or Parquet file.
 
     Returns the frame with a `LINE` column, and the word for its positions
     (``"line"`` for CSV, ``"row"`` for Parquet). Paths are taken literally (no
     glob patterns). Every record is kept (blank ones are rejected by
     `_columns`); a quoted field holding line breaks moves the following rows'
-    line numbers on accordingly.
+    line numbers on accordingly. The file is read through ``pin`` (one is made
+    if None: `Pinned`), so every read sees the same file.
     """
     if path.is_dir():
         msg = f"{path}: is a folder; a .csv or .parquet file is expected"
@@ -239,60 +242,93 @@ def _read_table(path: Path) -> tuple[pl.DataFrame, str]:
     if suffix not in {".csv", ".txt", ".parquet"}:
         msg = f"{path}: unknown file type {suffix!r}; expected .csv or .parquet"
         raise LogFormatError(msg, source=str(path))
-    before = file_identity(path)
+    pin = pin or Pinned(path)
     try:
         if suffix == ".parquet":
-            frame = pl.read_parquet(path, glob=False)
+            frame = pl.read_parquet(pin.reading, glob=False).drop(LINE, strict=False)
             frame = frame.with_row_index(LINE, offset=1).cast({LINE: pl.Int64})
         else:
-            frame = _read_csv(path)
+            frame = _read_csv(pin.reading, path)
     except pl.exceptions.NoDataError:
+        pin.check()  # a file changed under the reader: say so
         msg = f"{path}: the file is empty (a header line is expected)"
         raise LogFormatError(msg, source=str(path)) from None
     except (pl.exceptions.PolarsError, OSError) as exc:
-        check_unchanged(path, before)  # a file changed under the reader: say so
+        pin.check()
         raise _unreadable(path, suffix, exc) from None
-    check_unchanged(path, before)
+    except LogFormatError:
+        pin.check()
+        raise
+    pin.check()
     return frame, "row" if suffix == ".parquet" else "line"
 
 
-FileIdentity = tuple[int, int, int, int]
-"""A file's device, inode, size [bytes] and modification time [ns]."""
+class Pinned:
+    """A file held open and read through its descriptor: every read, the same file.
 
+    A log read more than once (the fast path reads the ids, then the
+    dictionary; a bill with ``--activity`` reads the events again;
+    ``--streaming`` samples, then splits) must be one file each time, or the bill
+    would mix two. Reads go through ``/proc/self/fd/N`` where the system has it
+    (Linux), so a path re-pointed or replaced meanwhile is not seen; the file's
+    size and modification time, taken when it was opened, are checked after
+    reading (`check`), so a file written to meanwhile is refused. Elsewhere the
+    path is read and its device and inode are checked too.
 
-def file_identity(path: Path) -> FileIdentity:
-    """The `FileIdentity` of the file ``path`` names now (links followed)."""
-    info = path.stat()
-    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
-
-
-def check_unchanged(path: Path, before: FileIdentity) -> None:
-    """Refuse a file that was replaced or written to since ``before`` was taken.
-
-    A file read more than once (the fast path reads the ids, then the
-    dictionary; a bill with ``--activity`` reads the events again) must be the
-    same file each time, or the bill would mix two files.
-
-    Raises
-    ------
-    LogFormatError
-        If the file's device, inode, size or modification time changed (or it
-        is gone).
+    Attributes
+    ----------
+    path : Path
+        The file as the user named it (for messages).
+    reading : Path
+        The path to read it by.
     """
-    try:
-        now = file_identity(path)
-    except OSError:
-        now = None
-    if now != before:
-        msg = (
-            f"{path}: the file changed while it was read (replaced or written to); "
-            "read it again once it is complete"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = path.open("rb")  # kept open as long as the pin is
+        weakref.finalize(self, self._file.close)
+        descriptor = Path(f"/proc/self/fd/{self._file.fileno()}")
+        self.reading = descriptor if descriptor.exists() else path
+        self._before = self._identity()
+
+    def _identity(self) -> tuple[int, ...]:
+        opened = os.fstat(self._file.fileno())
+        now: tuple[int, ...] = (
+            opened.st_dev,
+            opened.st_ino,
+            opened.st_size,
+            opened.st_mtime_ns,
         )
-        raise LogFormatError(msg, source=str(path))
+        if self.reading is self.path:  # no descriptor path: the name must not move
+            named = self.path.stat()
+            now += (named.st_dev, named.st_ino)
+        return now
+
+    def check(self) -> None:
+        """Refuse the file if it was written to (or, read by name, replaced).
+
+        Raises
+        ------
+        LogFormatError
+            If the file's size or modification time changed since it was
+            opened (or, read by name, the name now names another file).
+        """
+        try:
+            same = self._identity() == self._before
+        except OSError:
+            same = False
+        if not same:
+            msg = (
+                f"{self.path}: the file changed while it was read (replaced or "
+                "written to); read it again once it is complete"
+            )
+            raise LogFormatError(msg, source=str(self.path))
 
 
-def _read_csv(path: Path) -> pl.DataFrame:
+def _read_csv(path: Path, named: Path) -> pl.DataFrame:
     """Read a CSV file, all columns as text, with `LINE`; see `_read_table`.
+
+    ``path`` is read; ``named`` is the file as the user named it (messages).
 
     Raises
     ------
@@ -302,29 +338,31 @@ def _read_csv(path: Path) -> pl.DataFrame:
         longer than `MAX_HEADER_BYTES`, names a column twice, or is one column
         holding semicolons, tabs or bars.
     """
-    _check_csv_start(path)
+    _check_csv_start(path, named)
     frame = pl.read_csv(path, infer_schema=False, glob=False)
-    frame = frame.rename(lambda c: c.strip())
+    header_breaks = sum(c.count("\n") for c in frame.columns)  # quoted names
+    frame = frame.rename(lambda c: c.strip()).drop(LINE, strict=False)  # not ours
     twice = [
         c.removesuffix("_duplicated_0") for c in frame.columns if "_duplicated_" in c
     ]
     if twice:
-        msg = f"{path}:1: column `{twice[0]}` appears more than once in the header"
-        raise LogFormatError(msg, source=str(path), line=1, field=twice[0])
+        msg = f"{named}:1: column `{twice[0]}` appears more than once in the header"
+        raise LogFormatError(msg, source=str(named), line=1, field=twice[0])
     if frame.width == 1 and any(sep in frame.columns[0] for sep in ";\t|"):
         msg = (
-            f"{path}:1: the header {frame.columns[0][:SHOWN_CHARACTERS]!r} is one "
+            f"{named}:1: the header {frame.columns[0][:SHOWN_CHARACTERS]!r} is one "
             "column; fields must be separated by commas"
         )
-        raise LogFormatError(msg, source=str(path), line=1)
+        raise LogFormatError(msg, source=str(named), line=1)
     if not _has_quote(path):  # then no field holds a line break
         return frame.with_row_index(LINE, offset=2).cast({LINE: pl.Int64})
+    first = 2 + header_breaks
     # Line of each record: 2 for the first, plus the line breaks inside quoted
     # fields of the records before it.
     breaks = pl.sum_horizontal(
         pl.col(c).str.count_matches("\n").fill_null(0) for c in frame.columns
     )
-    lines = pl.int_range(pl.len(), dtype=pl.Int64) + 2 + breaks.cum_sum() - breaks
+    lines = pl.int_range(pl.len(), dtype=pl.Int64) + first + breaks.cum_sum() - breaks
     return frame.lazy().with_columns(lines.alias(LINE)).collect()
 
 
@@ -337,12 +375,12 @@ def _has_quote(path: Path) -> bool:
         return view.find(b'"') != -1
 
 
-def _check_csv_start(path: Path) -> None:
+def _check_csv_start(path: Path, named: Path) -> None:
     """Refuse a file the CSV reader would misread, from its start alone.
 
     Reads the first `SNIFFED_BYTES`, and more only to find the end of a long
     header line (at most `MAX_HEADER_BYTES` past any leading blank lines), so
-    memory stays bounded whatever the file.
+    memory stays bounded whatever the file. Messages name ``named``.
 
     Raises
     ------
@@ -353,22 +391,22 @@ def _check_csv_start(path: Path) -> None:
     with path.open("rb") as handle:
         start = handle.read(SNIFFED_BYTES)
         if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            msg = f"{path}: the file is UTF-16 text; save it as UTF-8 (CSV UTF-8)"
-            raise LogFormatError(msg, source=str(path))
+            msg = f"{named}: the file is UTF-16 text; save it as UTF-8 (CSV UTF-8)"
+            raise LogFormatError(msg, source=str(named))
         if _looks_like_utf16(start):
             msg = (
-                f"{path}: the file looks like UTF-16 text without a byte order mark "
+                f"{named}: the file looks like UTF-16 text without a byte order mark "
                 "(a NUL byte beside each letter); save it as UTF-8 (CSV UTF-8)"
             )
-            raise LogFormatError(msg, source=str(path))
+            raise LogFormatError(msg, source=str(named))
         blank = b" \t\r\n"
         head = start.removeprefix(b"\xef\xbb\xbf").lstrip(blank)
         if _header_ends_with_lone_cr(head, whole=len(start) < SNIFFED_BYTES):
             msg = (
-                f"{path}:1: the lines end with a carriage return alone (old Mac line "
+                f"{named}:1: the lines end with a carriage return alone (old Mac line "
                 "ends); save the file with LF or CRLF line ends"
             )
-            raise LogFormatError(msg, source=str(path), line=1)
+            raise LogFormatError(msg, source=str(named), line=1)
         while b"\n" not in head and len(head) <= MAX_HEADER_BYTES:
             more = handle.read(SNIFFED_BYTES)
             if not more:
@@ -377,10 +415,10 @@ def _check_csv_start(path: Path) -> None:
     end = head.find(b"\n")
     if (len(head) if end < 0 else end) > MAX_HEADER_BYTES:
         msg = (
-            f"{path}:1: the header line is longer than {MAX_HEADER_BYTES:,} bytes; "
+            f"{named}:1: the header line is longer than {MAX_HEADER_BYTES:,} bytes; "
             "a CSV file needs one header line of column names, separated by commas"
         )
-        raise LogFormatError(msg, source=str(path), line=1)
+        raise LogFormatError(msg, source=str(named), line=1)
 
 
 def _looks_like_utf16(start: bytes) -> bool:
@@ -741,12 +779,12 @@ def _instants_and_errors(
     error = (
         pl.when(text.is_null())
         .then(pl.lit("blank; a date-time is expected"))
+        .when(text.str.contains(SUB_MICROSECOND_DIGITS))  # any number of digits
+        .then(pl.lit(SUB_MICROSECOND))
         .when(~text.str.contains(_ISO))
         .then(pl.lit("not an ISO-8601 date-time (e.g. 2018-04-11T09:00:00+10:00)"))
         # The parser reads second 60 (a leap second) as the next minute, which could
         # move a change into the next month: refuse it.
-        .when(text.str.contains(SUB_MICROSECOND_DIGITS))
-        .then(pl.lit(SUB_MICROSECOND))
         .when((has_offset & aware.is_null()) | text.str.contains(_SECOND_60))
         .then(pl.lit("impossible date or time"))
         .when(~has_offset)
@@ -1832,46 +1870,48 @@ def read_status_log(
     ------
     LogFormatError
         If the file is missing, empty, not UTF-8, of an unknown type, changed
-        while it was read (`check_unchanged`), or any row is invalid (see
+        while it was read (`Pinned`), or any row is invalid (see
         `parse_status_log`).
     """
     path = Path(path)
-    before = file_identity(path) if path.is_file() else None
-
-    def general() -> StatusLog:
-        frame, line_word = _read_table(path)
-        if before is not None:  # the same file as the fast path read, if it did
-            check_unchanged(path, before)
-        return parse_status_log(
-            frame, str(path), naive_timezone=naive_timezone, line_word=line_word
-        )
-
-    if path.suffix.lower() == ".parquet" and before is not None:
-        packed = _read_packed(path, before, lambda: general().events)
-        check_unchanged(path, before)
-        if packed is not None:
-            return packed
-    return general()
-
-
-def _read_packed(
-    path: Path, before: FileIdentity, loader: Callable[[], pl.DataFrame]
-) -> StatusLog | None:
-    """The fast path of `read_status_log`, or None if the file cannot take it.
-
-    ``before`` is the file's identity when the read began (`check_unchanged`).
-    """
+    if not (path.suffix.lower() == ".parquet" and path.is_file()):
+        return _parse_table(path, None, naive_timezone)
+    pin = Pinned(path)  # the fast path and a later read of the events: one file
     try:
-        schema = pl.read_parquet_schema(path)
+        packed = _read_packed(
+            pin, lambda: _parse_table(path, pin, naive_timezone).events
+        )
+    except LogFormatError:
+        pin.check()  # a mixed read's problems are the change's
+        raise
+    pin.check()
+    return packed or _parse_table(path, pin, naive_timezone)
+
+
+def _parse_table(
+    path: Path, pin: Pinned | None, naive_timezone: str | None
+) -> StatusLog:
+    """`read_status_log` the general way (through ``pin`` if given)."""
+    frame, line_word = _read_table(path, pin)
+    return parse_status_log(
+        frame, str(path), naive_timezone=naive_timezone, line_word=line_word
+    )
+
+
+def _read_packed(pin: Pinned, loader: Callable[[], pl.DataFrame]) -> StatusLog | None:
+    """The fast path of `read_status_log`, or None if the file cannot take it."""
+    path = pin.path
+    try:
+        schema = pl.read_parquet_schema(pin.reading)
     except (pl.exceptions.PolarsError, OSError):
         return None  # the general path says what is wrong
     if not packable(schema):
         return None
-    frame = pl.scan_parquet(path, glob=False).select(packable_columns(schema))
+    frame = pl.scan_parquet(pin.reading, glob=False).select(packable_columns(schema))
     try:
         return pack_status(frame, str(path), loader=loader)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        check_unchanged(path, before)  # a file changed under the reader: say so
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        pin.check()  # a file changed under the reader: say so
         raise _unreadable(path, ".parquet", exc) from None
 
 
