@@ -355,6 +355,14 @@ def _read_csv(path: Path, named: Path) -> pl.DataFrame:
         )
         raise LogFormatError(msg, source=str(named), line=1)
     if not _has_quote(path):  # then no field holds a line break
+        bare = _bare_carriage_return(path)
+        if bare is not None:
+            msg = (
+                f"{named}:{bare}: a carriage return ends a field, not quoted (a "
+                "CSV reader drops it, so `L1\\r` would be read as `L1`); quote "
+                "the field or remove the character"
+            )
+            raise LogFormatError(msg, source=str(named), line=bare)
         return frame.with_row_index(LINE, offset=2).cast({LINE: pl.Int64})
     first = 2 + header_breaks
     # Line of each record: 2 for the first, plus the line breaks inside quoted
@@ -364,6 +372,21 @@ def _read_csv(path: Path, named: Path) -> pl.DataFrame:
     )
     lines = pl.int_range(pl.len(), dtype=pl.Int64) + first + breaks.cum_sum() - breaks
     return frame.lazy().with_columns(lines.alias(LINE)).collect()
+
+
+def _bare_carriage_return(path: Path) -> int | None:
+    """Line of the first carriage return that ends a field, or None.
+
+    The CSV reader drops a carriage return just before a comma (as if it ended
+    a line), so ``L1`` + CR would be read as ``L1``. Only for a file without
+    quotes, where such a field cannot be quoted.
+    """
+    with (
+        path.open("rb") as file,
+        mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view,
+    ):
+        found = view.find(b"\r,")
+        return None if found == -1 else view[:found].count(b"\n") + 1
 
 
 def _has_quote(path: Path) -> bool:

@@ -986,3 +986,26 @@ def test_a_line_break_in_a_quoted_header_name_moves_the_line_numbers(
     )
     with pytest.raises(LogFormatError, match=r"status.csv:5: `is_active`"):
         read_status_log(path)
+
+
+def test_a_bare_carriage_return_in_an_id_is_refused_not_dropped(
+    tmp_path: Path,
+) -> None:
+    # Polars drops an unquoted CR, so `L1\r` merged with `L1` silently (a
+    # break-it trial); quoted, it is kept as written; CRLF line ends are fine.
+    bare = write(
+        tmp_path,
+        HEADER + "L1,2018-04-11T00:00:00Z,yes\nL1\r,2018-04-12T00:00:00Z,yes\n",
+    )
+    with pytest.raises(
+        LogFormatError, match=r"status.csv:3: a carriage return ends a field"
+    ):
+        read_status_log(bare)
+    quoted = write(tmp_path, HEADER + '"L1\r",2018-04-12T00:00:00Z,yes\n', "quoted.csv")
+    assert read_status_log(quoted).events["learner_id"].to_list() == ["L1\r"]
+    crlf = write(
+        tmp_path,
+        HEADER.replace("\n", "\r\n") + "L1,2018-04-12T00:00:00Z,yes\r\n",
+        "crlf.csv",
+    )
+    assert read_status_log(crlf).events["learner_id"].to_list() == ["L1"]
