@@ -30,6 +30,7 @@ from meter_sim.pricing import Plan
 from meter_sim.scenario import load_scenario
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from meter_sim.logs import StatusLog
@@ -763,6 +764,22 @@ def swap(link: Path, target: Path) -> None:
     link.symlink_to(target)
 
 
+def meddle(
+    monkeypatch: pytest.MonkeyPatch,
+    module: object,
+    name: str,
+    act: Callable[[], object],
+) -> None:
+    """Make ``module.name`` first do ``act`` (change the file), then its work."""
+    original = getattr(module, name)
+
+    def meddling(*args: object, **kwargs: object) -> object:
+        act()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, meddling)
+
+
 def test_a_log_swapped_between_the_fast_paths_reads_is_read_as_one_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -771,13 +788,7 @@ def test_a_log_swapped_between_the_fast_paths_reads_is_read_as_one_file(
     # opened first, and a link re-pointed meanwhile is not followed.
     link, new = swapped_link(tmp_path)
     alone = decoded(read_status_log(link)).rows()
-    dictionary = logs._dictionary
-
-    def swapping(*args: object, **kwargs: object) -> object:
-        swap(link, new)
-        return dictionary(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(logs, "_dictionary", swapping)
+    meddle(monkeypatch, logs, "_dictionary", lambda: swap(link, new))
     log = read_status_log(link)
     assert decoded(log).rows() == alone
     assert sorted(log.events["learner_id"]) == ["A1", "A2"]  # read again: the same
@@ -788,13 +799,10 @@ def test_a_log_rewritten_in_place_while_it_is_read_is_refused(
 ) -> None:
     link, new = swapped_link(tmp_path)
     target = link.resolve()
-    dictionary = logs._dictionary
-
-    def rewriting(*args: object, **kwargs: object) -> object:
-        target.write_bytes(new.read_bytes())  # the same file, new content
-        return dictionary(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(logs, "_dictionary", rewriting)
+    # The same file, new content.
+    meddle(
+        monkeypatch, logs, "_dictionary", lambda: target.write_bytes(new.read_bytes())
+    )
     with pytest.raises(LogFormatError, match=f"log.parquet: {CHANGED}"):
         read_status_log(link)
 
@@ -803,14 +811,12 @@ def test_a_csv_written_to_while_it_is_read_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write(tmp_path, HEADER + "L1,2018-04-11T00:00:00Z,y\n")
-    has_quote = logs._has_quote
 
-    def appending(where: Path) -> bool:
-        with where.open("a", encoding="utf-8") as handle:
+    def append() -> None:
+        with path.open("a", encoding="utf-8") as handle:
             handle.write("L2,2018-04-12T00:00:00Z,y\n")
-        return has_quote(where)
 
-    monkeypatch.setattr(logs, "_has_quote", appending)
+    meddle(monkeypatch, logs, "_has_quote", append)
     with pytest.raises(LogFormatError, match=f"status.csv: {CHANGED}"):
         read_status_log(path)
 
@@ -824,13 +830,7 @@ def test_a_log_swapped_while_it_is_streamed_is_streamed_as_one_file(
     )
     out = tmp_path / "months.parquet"
     alone = billing.bill_streaming(link, out, plan=plan).monthly
-    ranges = billing._id_ranges
-
-    def swapping(*args: object, **kwargs: object) -> object:
-        swap(link, new)
-        return ranges(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(billing, "_id_ranges", swapping)
+    meddle(monkeypatch, billing, "_id_ranges", lambda: swap(link, new))
     assert billing.bill_streaming(link, out, plan=plan).monthly.equals(alone)
     assert sorted(pl.read_parquet(out)["learner_id"]) == ["A1", "A2"]
 
@@ -979,13 +979,10 @@ def test_more_than_nine_fractional_digits_get_the_sub_microsecond_message(
 def test_a_line_break_in_a_quoted_header_name_moves_the_line_numbers(
     tmp_path: Path,
 ) -> None:
-    path = write(
-        tmp_path,
-        'learner_id,changed_at,is_active,"my\nnote"\n'
-        "L1,2018-04-11T00:00:00Z,yes,x\n,,,\nL2,2018-04-11T00:00:00Z,maybe,x\n",
-    )
+    header = 'learner_id,changed_at,is_active,"my\nnote"\n'
+    rows = "L1,2018-04-11T00:00:00Z,yes,x\n,,,\nL2,2018-04-11T00:00:00Z,maybe,x\n"
     with pytest.raises(LogFormatError, match=r"status.csv:5: `is_active`"):
-        read_status_log(path)
+        read_status_log(write(tmp_path, header + rows))
 
 
 def test_a_bare_carriage_return_in_an_id_is_refused_not_dropped(
