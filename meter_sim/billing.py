@@ -293,6 +293,8 @@ def bill(
     if first_month is None or last_month is None:
         if events.is_empty():
             msg = f"{status.source}: the status log has no rows; nothing to bill"
+            if status.rows_read:  # only blank records: say where they went
+                msg += f" ({status.rows_read} rows read, all blank records)"
             raise LogFormatError(msg, source=status.source)
         default_first, default_last = period_of(events, timezone)
         first_month = first_month or default_first

@@ -301,3 +301,14 @@ def test_oulad_files_are_accounted_for() -> None:
         )
         assert read == data_rows(Path(row["input"]))
         assert listed.get(row["input"], 0) == row["rows_rejected"]
+
+
+def test_a_log_of_only_blank_records_says_where_its_rows_went(tmp_path: Path) -> None:
+    log = tmp_path / "blank.csv"
+    log.write_text('learner_id,changed_at,is_active\n,,\n"","",""\n', encoding="utf-8")
+    result = runner.invoke(app, ["bill", str(log)])
+    assert result.exit_code == 2
+    assert (
+        f"{log}: the status log has no rows; nothing to bill (2 rows read, all blank "
+        "records)" in " ".join(result.stderr.split())
+    )

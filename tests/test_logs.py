@@ -547,7 +547,7 @@ def test_ids_with_spaces_are_kept_as_written_on_every_path(tmp_path: Path) -> No
     assert billed.learner_months["learner_id"].sort().to_list() == sorted(SPACED_IDS)
 
 
-@pytest.mark.parametrize("blank", ["   ", "\u00a0", "\t"])
+@pytest.mark.parametrize("blank", ["", "   ", "\u00a0", "\t"])
 def test_an_id_of_only_white_space_is_blank_in_a_log_and_a_scenario(
     tmp_path: Path, blank: str
 ) -> None:
