@@ -12,6 +12,7 @@ Parquet file ``line`` is the 1-based row number.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import functools
@@ -32,7 +33,7 @@ from meter_sim.lifecycle import ActivityKind, Channel, ReadKind
 from meter_sim.zones import local_to_utc
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
 UTC_US = pl.Datetime("us", "UTC")
 
@@ -243,23 +244,20 @@ def _read_table(path: Path, pin: Pinned | None = None) -> tuple[pl.DataFrame, st
         msg = f"{path}: unknown file type {suffix!r}; expected .csv or .parquet"
         raise LogFormatError(msg, source=str(path))
     pin = pin or Pinned(path)
-    try:
-        if suffix == ".parquet":
-            frame = pl.read_parquet(pin.reading, glob=False).drop(LINE, strict=False)
-            frame = frame.with_row_index(LINE, offset=1).cast({LINE: pl.Int64})
-        else:
-            frame = _read_csv(pin.reading, path)
-    except pl.exceptions.NoDataError:
-        pin.check()  # a file changed under the reader: say so
-        msg = f"{path}: the file is empty (a header line is expected)"
-        raise LogFormatError(msg, source=str(path)) from None
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        pin.check()
-        raise _unreadable(path, suffix, exc) from None
-    except LogFormatError:
-        pin.check()
-        raise
-    pin.check()
+    with pin.checked():
+        try:
+            if suffix == ".parquet":
+                frame = pl.read_parquet(pin.reading, glob=False).drop(
+                    LINE, strict=False
+                )
+                frame = frame.with_row_index(LINE, offset=1).cast({LINE: pl.Int64})
+            else:
+                frame = _read_csv(pin.reading, path)
+        except pl.exceptions.NoDataError:
+            msg = f"{path}: the file is empty (a header line is expected)"
+            raise LogFormatError(msg, source=str(path)) from None
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise _unreadable(path, suffix, exc) from None
     return frame, "row" if suffix == ".parquet" else "line"
 
 
@@ -303,6 +301,19 @@ class Pinned:
             named = self.path.stat()
             now += (named.st_dev, named.st_ino)
         return now
+
+    @contextlib.contextmanager
+    def checked(self) -> Iterator[None]:
+        """`check` the file after the block, whether it ended well or raised.
+
+        A file changed under the reader can make it fail in any way (a conflict
+        between rows of two versions, a corrupt page, an empty file): the change
+        is then what is reported, in place of that failure.
+        """
+        try:
+            yield
+        finally:
+            self.check()
 
     def check(self) -> None:
         """Refuse the file if it was written to (or, read by name, replaced).
@@ -354,15 +365,19 @@ def _read_csv(path: Path, named: Path) -> pl.DataFrame:
             "column; fields must be separated by commas"
         )
         raise LogFormatError(msg, source=str(named), line=1)
-    if not _has_quote(path):  # then no field holds a line break
-        bare = _bare_carriage_return(path)
-        if bare is not None:
+    if _find(path, b'"') == -1:  # then no field holds a line break
+        # The reader drops a carriage return just before a comma (as if it
+        # ended a line), and without quotes such a field cannot be quoted.
+        bare = _find(path, b"\r,")
+        if bare != -1:
+            with path.open("rb") as file:
+                line = file.read(bare).count(b"\n") + 1
             msg = (
-                f"{named}:{bare}: a carriage return ends a field, not quoted (a "
+                f"{named}:{line}: a carriage return ends a field, not quoted (a "
                 "CSV reader drops it, so `L1\\r` would be read as `L1`); quote "
                 "the field or remove the character"
             )
-            raise LogFormatError(msg, source=str(named), line=bare)
+            raise LogFormatError(msg, source=str(named), line=line)
         return frame.with_row_index(LINE, offset=2).cast({LINE: pl.Int64})
     first = 2 + header_breaks
     # Line of each record: 2 for the first, plus the line breaks inside quoted
@@ -374,28 +389,13 @@ def _read_csv(path: Path, named: Path) -> pl.DataFrame:
     return frame.lazy().with_columns(lines.alias(LINE)).collect()
 
 
-def _bare_carriage_return(path: Path) -> int | None:
-    """Line of the first carriage return that ends a field, or None.
-
-    The CSV reader drops a carriage return just before a comma (as if it ended
-    a line), so ``L1`` + CR would be read as ``L1``. Only for a file without
-    quotes, where such a field cannot be quoted.
-    """
+def _find(path: Path, needle: bytes) -> int:
+    """Offset of the first ``needle`` in the file, or -1 (through a memory map)."""
     with (
         path.open("rb") as file,
         mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view,
     ):
-        found = view.find(b"\r,")
-        return None if found == -1 else view[:found].count(b"\n") + 1
-
-
-def _has_quote(path: Path) -> bool:
-    """Whether the file holds a double quote (read through a memory map)."""
-    with (
-        path.open("rb") as file,
-        mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view,
-    ):
-        return view.find(b'"') != -1
+        return view.find(needle)
 
 
 def _check_csv_start(path: Path, named: Path) -> None:
@@ -618,10 +618,9 @@ def _blank_records(raw: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.Dat
     fields = [c for c in raw.columns if c != LINE]
 
     def blank(name: str) -> pl.Expr:
-        value = pl.col(name)
         if raw.schema[name] != pl.String:
-            return value.is_null()
-        return value.is_null() | (value.str.strip_chars(WHITE_SPACE) == "")
+            return pl.col(name).is_null()
+        return _text(name).is_null()
 
     candidates = raw.filter(blank(fields[0])) if fields else raw.clear()
     lines = candidates.filter(pl.all_horizontal(blank(c) for c in fields))[LINE]
@@ -956,8 +955,7 @@ def _learner_id() -> pl.Expr:
 
 def _blank_id() -> pl.Expr:
     """True where the learner id is blank or only white space (`WHITE_SPACE`)."""
-    text = _learner_id()
-    return text.is_null() | (text.str.strip_chars(WHITE_SPACE) == "")
+    return _text("learner_id").is_null()
 
 
 def _learner_id_error() -> pl.Expr:
@@ -1900,14 +1898,10 @@ def read_status_log(
     if not (path.suffix.lower() == ".parquet" and path.is_file()):
         return _parse_table(path, None, naive_timezone)
     pin = Pinned(path)  # the fast path and a later read of the events: one file
-    try:
+    with pin.checked():
         packed = _read_packed(
             pin, lambda: _parse_table(path, pin, naive_timezone).events
         )
-    except LogFormatError:
-        pin.check()  # a mixed read's problems are the change's
-        raise
-    pin.check()
     return packed or _parse_table(path, pin, naive_timezone)
 
 
@@ -1922,7 +1916,11 @@ def _parse_table(
 
 
 def _read_packed(pin: Pinned, loader: Callable[[], pl.DataFrame]) -> StatusLog | None:
-    """The fast path of `read_status_log`, or None if the file cannot take it."""
+    """The fast path of `read_status_log`, or None if the file cannot take it.
+
+    Call it within ``pin.checked()``: a failure of a file changed meanwhile is
+    then reported as the change.
+    """
     path = pin.path
     try:
         schema = pl.read_parquet_schema(pin.reading)
@@ -1933,8 +1931,7 @@ def _read_packed(pin: Pinned, loader: Callable[[], pl.DataFrame]) -> StatusLog |
     frame = pl.scan_parquet(pin.reading, glob=False).select(packable_columns(schema))
     try:
         return pack_status(frame, str(path), loader=loader)
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        pin.check()  # a file changed under the reader: say so
+    except (pl.exceptions.PolarsError, OSError) as exc:
         raise _unreadable(path, ".parquet", exc) from None
 
 

@@ -816,7 +816,7 @@ def test_a_csv_written_to_while_it_is_read_is_refused(
         with path.open("a", encoding="utf-8") as handle:
             handle.write("L2,2018-04-12T00:00:00Z,y\n")
 
-    meddle(monkeypatch, logs, "_has_quote", append)
+    meddle(monkeypatch, logs, "_find", append)
     with pytest.raises(LogFormatError, match=f"status.csv: {CHANGED}"):
         read_status_log(path)
 
