@@ -54,17 +54,18 @@ WITH d AS (
     FROM range(-25567, 84006)
 ), m AS (
     SELECT day, year(t) * 12 + month(t) - 1 AS m0 FROM d
+), n AS (                          -- the instant the next local month starts
+    SELECT day, m0, epoch_us(make_timestamptz(((m0 + 1) // 12)::BIGINT,
+                                              ((m0 + 1) % 12 + 1)::BIGINT, 1, 0, 0, 0))
+               AS next_start
+    FROM m
 )
 SELECT day, m0::INTEGER AS m0,
        -- where the next local month starts, if by the end of this day (inclusive,
        -- so that the day of t - 1 us gives the month of t too)
-       CASE WHEN epoch_us(make_timestamptz(((m0 + 1) // 12)::BIGINT,
-                                           ((m0 + 1) % 12 + 1)::BIGINT, 1, 0, 0, 0))
-                 <= (day + 1) * {DAY_US}
-            THEN epoch_us(make_timestamptz(((m0 + 1) // 12)::BIGINT,
-                                           ((m0 + 1) % 12 + 1)::BIGINT, 1, 0, 0, 0))
+       CASE WHEN next_start <= (day + 1) * {DAY_US} THEN next_start
             ELSE 9223372036854775807 END AS edge
-FROM m
+FROM n
 """
 
 BILLING_SQL = f"""
@@ -155,7 +156,7 @@ def bill(status: Path, out: Path, timezone: str) -> str:
     if status.suffix.lower() == ".csv":  # read and parse once, for both passes
         con.execute(f"CREATE TEMP TABLE log AS SELECT * FROM {rows}")
         rows = "log"
-    # The period: the months of the first and last rows (Parquet: from statistics).
+    # The period: the months of the first and last rows.
     lo, hi = con.execute(
         f"""
         SELECT year(min(changed_at)) * 12 + month(min(changed_at)) - 1,
