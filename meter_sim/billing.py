@@ -35,6 +35,7 @@ from meter_sim.logs import (
     read_status_log,
 )
 from meter_sim.metering import (
+    activity_months,
     activity_outcomes,
     known_zone,
     learner_months,
@@ -268,7 +269,10 @@ def bill(
         First days of the first and last months reported; default the months of
         the status log's first and last rows.
     policy : Policy or None
-        Rule switches (scheduled communications); default `Policy()`.
+        Rule switches (scheduled communications; the definition of an Active
+        Learner: under ``flag_or_activity`` a month with activity while
+        inactive is billed, reason ``activity_while_inactive``); default
+        `Policy()`.
 
     Returns
     -------
@@ -302,14 +306,14 @@ def bill(
     if first_month > last_month:
         msg = f"`--from` {first_month:%Y-%m} is after `--through` {last_month:%Y-%m}"
         raise LogFormatError(msg, field="from")
+    policy = policy or Policy()
     intervals = status_intervals(events.lazy())
     months = learner_months(intervals, timezone, first_month, last_month).collect()
-    usage = monthly_usage(months.lazy(), first_month, last_month).collect()
     rejected = [status.rejected]
     inputs = [_accounting(f"{status.source} (status log)", status.rows_read, rejected)]
     outcomes = None
     if activity is not None:
-        outcomes = activity_outcomes(activity.events, status.events, policy or Policy())
+        outcomes = activity_outcomes(activity.events, status.events, policy)
         refused = [
             activity.rejected,
             rejected_activity(outcomes, activity.source, timezone),
@@ -317,6 +321,12 @@ def bill(
         label = f"{activity.source} (activity log)"
         inputs.append(_accounting(label, activity.rows_read, refused))
         rejected += refused
+        if policy.definition == "flag_or_activity":
+            extra = activity_months(outcomes, timezone, first_month, last_month)
+            if packed is not None:
+                extra = _encoded(extra, packed.learners)
+            months = _with_activity_months(months, extra)
+    usage = monthly_usage(months.lazy(), first_month, last_month).collect()
     return Bill(
         timezone=timezone,
         plan=plan,
@@ -337,6 +347,29 @@ def bill(
             orient="row",
         ),
     )
+
+
+def _encoded(frame: pl.DataFrame, learners: pl.Series) -> pl.DataFrame:
+    """``frame`` with its ``learner_id`` text turned into the fast path's codes.
+
+    ``learners`` is `meter_sim.logs.PackedStatus.learners`; every id of ``frame``
+    must be in it (activity months are of learners of the status log).
+    """
+    codes = pl.DataFrame({"learner_id": learners}).with_row_index("code")
+    return (
+        frame.join(codes, on="learner_id", how="inner")
+        .select(pl.col("code").cast(pl.UInt32).alias("learner_id"), "month", "reason")
+        .sort("learner_id", "month")
+    )
+
+
+def _with_activity_months(months: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
+    """Learner-months with the Terms' activity months added where none is billed.
+
+    A month the flag already bills keeps its reason (`metering.REASONS` order).
+    """
+    added = extra.join(months, on=["learner_id", "month"], how="anti")
+    return pl.concat([months, added]).sort("learner_id", "month")
 
 
 BUCKET = "__bucket__"

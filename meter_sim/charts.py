@@ -48,7 +48,7 @@ EVENT_KINDS: Final = (
 
 _EVENT_COLORS: Final = ("#4c78a8", "#222222", "#9e9e9e", "#f58518", "#d62728")
 _EVENT_SHAPES: Final = ("square", "circle", "circle", "triangle-up", "cross")
-_REASON_COLORS: Final = ("#4c78a8", "#9ecae9", "#f58518")
+_REASON_COLORS: Final = ("#4c78a8", "#9ecae9", "#f58518", "#e45756")
 _LINE_KINDS: Final = ("base_subscription", "overage")
 _LINE_COLORS: Final = ("#9ecae9", "#4c78a8")
 _ISO_Z: Final = "%Y-%m-%dT%H:%M:%SZ"

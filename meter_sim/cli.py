@@ -24,9 +24,13 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from meter_sim._typing import OutputFormat  # noqa: TC001 (typer reads it at run time)
+from meter_sim._typing import (  # typer reads them at run time
+    Definition,
+    OutputFormat,
+)
 from meter_sim.billing import DEFAULT_TIMEZONE, bill, check_timezone, run_scenario
 from meter_sim.exceptions import LogFormatError, MeterSimError
+from meter_sim.lifecycle import Policy
 from meter_sim.logs import (
     REJECTED_SCHEMA,
     YEARS,
@@ -82,6 +86,15 @@ TimezoneOption = Annotated[
 ]
 ActivityOption = Annotated[
     Path | None, typer.Option("--activity", help="Activity log to check.")
+]
+DefinitionOption = Annotated[
+    Definition,
+    typer.Option(
+        "--definition",
+        help="Who the meter counts: flag (Is Active was Yes at some instant of the "
+        "month, the help article) or flag_or_activity (also a month with activity "
+        "recorded while inactive, the Terms; needs --activity).",
+    ),
 ]
 PlanOption = Annotated[
     Path | None, typer.Option("--plan", help="Plan YAML (a price book entry).")
@@ -332,6 +345,17 @@ def _fail(exc: MeterSimError) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def _policy(definition: Definition, activity: Path | None) -> Policy:
+    """The rule switches of ``--definition``; the Terms' reading needs activity."""
+    if definition == "flag_or_activity" and activity is None:
+        msg = (
+            "--definition flag_or_activity bills activity recorded while inactive; "
+            "give the activity log with --activity"
+        )
+        raise _fail(LogFormatError(msg, field="definition"))
+    return Policy(definition=definition)
+
+
 @app.command("bill")
 def bill_command(
     status_log: Annotated[Path, typer.Argument(help="Status log (.csv or .parquet).")],
@@ -343,6 +367,7 @@ def bill_command(
     naive_timezone: NaiveTimezoneOption = None,
     from_month: FromOption = None,
     through_month: ThroughOption = None,
+    definition: DefinitionOption = "flag",
     learner_months_file: Annotated[
         Path | None,
         typer.Option(
@@ -372,6 +397,7 @@ def bill_command(
 ) -> None:
     """Bill a status log: monthly usage and invoice, learner-months, rejections."""
     first, last = _month(from_month, "--from"), _month(through_month, "--through")
+    policy = _policy(definition, activity)
     try:
         if learner_months_file is not None:
             _refuse_overwrite(
@@ -413,6 +439,7 @@ def bill_command(
             timezone=timezone,
             first_month=first,
             last_month=last,
+            policy=policy,
         )
         if learner_months_file is not None:
             result.write_learner_months(learner_months_file)
@@ -1425,6 +1452,7 @@ def reconcile_command(
     naive_timezone: NaiveTimezoneOption = None,
     from_month: FromOption = None,
     through_month: ThroughOption = None,
+    definition: DefinitionOption = "flag",
     out: Annotated[
         Path | None,
         typer.Option(
@@ -1439,6 +1467,7 @@ def reconcile_command(
     from meter_sim.reconcile import read_invoice, read_vendor_report, reconcile
 
     first, last = _month(from_month, "--from"), _month(through_month, "--through")
+    policy = _policy(definition, activity)
     if plan is None and included is None and overage_price is None:
         msg = (
             "reconcile needs the plan the invoice follows: --plan PLAN.yaml "
@@ -1472,6 +1501,7 @@ def reconcile_command(
                 vendor_report=vendor,
                 first_month=first,
                 last_month=last,
+                policy=policy,
             )
             bar.update(task, advance=1)
         if out is not None:

@@ -25,7 +25,7 @@ from meter_sim.exceptions import InactiveLearnerError, InvalidTransitionError
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from meter_sim._typing import BillingReason
+    from meter_sim._typing import BillingReason, Definition
 
 
 class Status(enum.Enum):
@@ -103,6 +103,9 @@ REJECTED_OUTCOMES = frozenset(
 SCHEDULED_COMMUNICATION_KINDS = frozenset({ActivityKind.MESSAGE, ActivityKind.DOCUMENT})
 """Activity kinds a Learncycle schedule may send to an inactive learner, by policy."""
 
+DEFINITIONS = ("flag", "flag_or_activity")
+"""The values of `Policy.definition`."""
+
 TRANSITIONS: dict[tuple[Status, bool], Status] = {
     (Status.ACTIVE, True): Status.ACTIVE,  # a repeated Yes changes nothing
     (Status.ACTIVE, False): Status.INACTIVE,
@@ -123,9 +126,36 @@ class Policy:
         a document for an inactive learner without changing data. When True
         (default) such an attempt is allowed and recorded as
         ``allowed_while_inactive``; when False it is rejected like any activity.
+    definition : {'flag', 'flag_or_activity'}
+        Which learners the LRM meter counts (`meter_sim._typing.Definition`).
+        ``flag`` (default) follows the help article [1]_: Active at some instant
+        of the month. ``flag_or_activity`` follows the Terms [2]_: also a learner
+        with an activity (not a read) recorded in the month while Is Active was
+        No, whether that activity was rejected or allowed by this policy; such a
+        month's reason is ``activity_while_inactive``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``definition``.
+
+    References
+    ----------
+    .. [1] "Active Learners and Metering", "What is an Active Learner?"
+    .. [2] Wisenet Terms, "LRM Active Learner" (``reference/domain-research.md``
+       section 2.3, source W3).
     """
 
     allow_scheduled_communications_while_inactive: bool = True
+    definition: Definition = "flag"
+
+    def __post_init__(self) -> None:
+        if self.definition not in DEFINITIONS:
+            msg = (
+                f"unknown definition {self.definition!r}; expected one of "
+                + ", ".join(DEFINITIONS)
+            )
+            raise ValueError(msg)
 
 
 @dataclass(frozen=True)
@@ -499,11 +529,62 @@ class Replay:
 
     learners: dict[str, Learner]
     outcomes: list[tuple[ActivityEvent, Outcome]]
+    policy: Policy = field(default_factory=Policy)
 
     @property
     def rejections(self) -> list[tuple[ActivityEvent, Outcome]]:
         """The activity events that were rejected, with their outcome."""
         return [(e, o) for e, o in self.outcomes if o in REJECTED_OUTCOMES]
+
+    def billable_months(
+        self, timezone: str, first: date, last: date
+    ) -> dict[str, list[tuple[date, BillingReason]]]:
+        """Each learner's billable months of ``[first, last]`` under the policy.
+
+        Under ``definition="flag"`` these are `Learner.billable_months`. Under
+        ``"flag_or_activity"`` a month in which an activity (not a read) was
+        recorded while the learner's Is Active was No is billable too, with
+        reason ``activity_while_inactive`` when the flag alone does not bill it
+        (`Policy`).
+
+        Parameters
+        ----------
+        timezone : str
+            IANA billing time zone.
+        first, last : date
+            First days of the first and last months (inclusive).
+
+        Returns
+        -------
+        dict of str to list of (date, str)
+            Learner id -> ``(first day of month, reason)`` in month order; a
+            learner billed in no month is left out.
+        """
+        zone = ZoneInfo(timezone)
+        result: dict[str, dict[date, BillingReason]] = {
+            learner_id: dict(learner.billable_months(timezone, first, last))
+            for learner_id, learner in self.learners.items()
+        }
+        if self.policy.definition == "flag_or_activity":
+            for event, _ in self.outcomes:
+                learner = self.learners.get(event.learner_id)
+                if (
+                    learner is None
+                    or isinstance(event.kind, ReadKind)
+                    or learner.status_at(event.occurred_at) is not Status.INACTIVE
+                ):
+                    continue
+                local = event.occurred_at.astimezone(zone)
+                month = date(local.year, local.month, 1)
+                if first <= month <= last:
+                    result[event.learner_id].setdefault(
+                        month, "activity_while_inactive"
+                    )
+        return {
+            learner_id: sorted(months.items())
+            for learner_id, months in result.items()
+            if months
+        }
 
 
 def replay(
@@ -567,4 +648,4 @@ def replay(
             act.kind, act.occurred_at, channel=act.channel, scheduled=act.scheduled
         )
         outcomes.append((act, outcome))
-    return Replay(learners, outcomes)
+    return Replay(learners, outcomes, policy)

@@ -45,8 +45,9 @@ if TYPE_CHECKING:
 
     from meter_sim.lifecycle import Policy
 
-REASONS = ("created_active", "carried_over", "reactivated")
-"""Why a learner-month is billed, in order of precedence."""
+REASONS = ("created_active", "carried_over", "reactivated", "activity_while_inactive")
+"""Why a learner-month is billed, in order of precedence (the last only under the
+Terms' definition, ``Policy(definition="flag_or_activity")``)."""
 
 ReasonEnum = pl.Enum(REASONS)
 OutcomeEnum = pl.Enum([str(o) for o in Outcome])
@@ -292,7 +293,7 @@ def learner_months(
         )
         .filter(pl.col("m_lo") <= pl.col("m_hi"))
     )
-    created, carried, reactivated = (pl.lit(r, ReasonEnum) for r in REASONS)
+    created, carried, reactivated = (pl.lit(r, ReasonEnum) for r in REASONS[:3])
     reason = (
         pl.when(pl.col("created") & (pl.col("m") == pl.col("m_start")))
         .then(created)
@@ -310,6 +311,55 @@ def learner_months(
             month_start_date(pl.col("m")).alias("month"),
             reason.alias("reason"),
         )
+    )
+
+
+def activity_months(
+    outcomes: pl.DataFrame, timezone: str, first: date, last: date
+) -> pl.DataFrame:
+    """Learner-months of activity recorded while Is Active was No (Terms' reading).
+
+    Under the Terms' definition of an LRM Active Learner (Is Active is Yes *or any
+    Activity has occurred*, `meter_sim.lifecycle.Policy`), such a month is billed
+    with reason ``activity_while_inactive``. Reads are not activity; activity on a
+    learner not yet created or not in the status log bills nothing.
+
+    Parameters
+    ----------
+    outcomes : pl.DataFrame
+        As returned by `activity_outcomes` (``learner_id`` String,
+        ``occurred_at`` Datetime(us, UTC), ``activity`` String, ``is_active``
+        Boolean, null before creation).
+    timezone : str
+        IANA billing time zone.
+    first, last : date
+        First days of the first and last months of the period (inclusive).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``learner_id`` String, ``month`` Date, ``reason`` `ReasonEnum`
+        (``activity_while_inactive``); one row per learner and month of the
+        period, sorted by ``(learner_id, month)``.
+    """
+    month = month_index(pl.col("occurred_at"), timezone)
+    lo, hi = date_to_index(first), date_to_index(last)
+    return (
+        outcomes.lazy()
+        .filter(
+            (pl.col("is_active") == False)  # noqa: E712 (null: not yet created)
+            & ~pl.col("activity").is_in([str(k) for k in ReadKind])
+        )
+        .select("learner_id", month.alias("m"))
+        .filter(pl.col("m").is_between(lo, hi))
+        .unique()
+        .select(
+            "learner_id",
+            month_start_date(pl.col("m")).alias("month"),
+            pl.lit("activity_while_inactive", ReasonEnum).alias("reason"),
+        )
+        .sort("learner_id", "month")
+        .collect()
     )
 
 

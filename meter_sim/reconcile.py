@@ -35,6 +35,7 @@ Input formats (DESIGN.md section 4; CSV with a header line, or Parquet):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -45,7 +46,7 @@ import polars as pl
 
 from meter_sim.billing import DEFAULT_TIMEZONE, _accounting, bill
 from meter_sim.exceptions import LogFormatError
-from meter_sim.lifecycle import Outcome
+from meter_sim.lifecycle import Outcome, Policy
 from meter_sim.logs import (
     FALSE_WORDS,
     OUTSIDE_YEARS,
@@ -72,7 +73,6 @@ from meter_sim.savings import find_savings
 
 if TYPE_CHECKING:
     from meter_sim.billing import Bill
-    from meter_sim.lifecycle import Policy
     from meter_sim.logs import ActivityLog, StatusLog
     from meter_sim.pricing import Plan
 
@@ -135,6 +135,7 @@ MONTHS_SCHEMA = pl.Schema(
         "invoiced_learners": pl.UInt32(),
         "learner_difference": pl.Int64(),
         "utc_learners": pl.UInt32(),
+        "terms_learners": pl.UInt32(),
         "vendor_report_learners": pl.UInt32(),
         "billed_not_active": pl.UInt32(),
         "active_not_billed": pl.UInt32(),
@@ -505,7 +506,9 @@ class Reconciliation:
         invoice without the month); ``expected_learners`` (from the log),
         ``invoiced_learners`` (null if not invoiced), ``learner_difference``
         (invoiced - expected), ``utc_learners`` (the log's count with months in
-        UTC), ``vendor_report_learners`` (billable rows of the status report; null
+        UTC), ``terms_learners`` (the log's count under the Terms' definition,
+        `meter_sim.lifecycle.Policy`; null without an activity log),
+        ``vendor_report_learners`` (billable rows of the status report; null
         without one), ``billed_not_active``, ``active_not_billed``,
         ``billed_twice`` (null without learner-level input) [learners];
         ``expected_amount`` (the plan's price of the expected count),
@@ -572,12 +575,14 @@ def _classify(
     expected: pl.DataFrame,
     tz: str,
     in_utc: Bill,
+    in_terms: Bill | None,
     status: StatusLog,
 ) -> pl.DataFrame:
     """Learner-month verdicts of invoiced lines against the expected learner-months.
 
     ``expected`` has the learner-months the log bills (``month``, ``learner_id``,
-    ``reason``) in the months compared; ``tz`` is the billing time zone.
+    ``reason``) in the months compared; ``tz`` is the billing time zone;
+    ``in_terms`` the bill under the Terms' definition (None without activity).
     """
     ordered = billed.sort("month", "learner_id", "line").with_columns(
         pl.col("line").first().over("month", "learner_id").alias("_first")
@@ -597,9 +602,17 @@ def _classify(
     utc = in_utc.learner_months.select(
         "month", "learner_id", pl.lit(value=True).alias("_in_utc")
     )
+    terms = (
+        pl.DataFrame(schema={"month": pl.Date, "learner_id": pl.String})
+        if in_terms is None
+        else in_terms.learner_months.filter(
+            pl.col("reason") == "activity_while_inactive"
+        ).select("month", "learner_id")
+    ).with_columns(pl.lit(value=True).alias("_in_terms"))
     joined = (
         once.join(expected, on=["month", "learner_id"], how="full", coalesce=True)
         .join(utc, on=["month", "learner_id"], how="left")
+        .join(terms, on=["month", "learner_id"], how="left")
         .join(known, on="learner_id", how="left")
     )
     in_utc_flag = pl.col("_in_utc").fill_null(value=False)
@@ -632,6 +645,14 @@ def _classify(
         .then(pl.format("Active in the month ({})", reason))
         .when(pl.col("_created").is_null())
         .then(pl.lit("the learner is not in the status log"))
+        .when(pl.col("_in_terms").fill_null(value=False))
+        .then(
+            pl.lit(
+                "not Active in the month, but activity was recorded while inactive: "
+                "billed only under the Terms' definition (Is Active or any "
+                "Activity; --definition flag_or_activity)"
+            )
+        )
         .when(in_utc_flag)
         .then(
             pl.lit(
@@ -713,6 +734,14 @@ def _findings(
                 f"{invoiced} is the month's count with months in UTC, not in "
                 f"{timezone}: the invoice may count months in the wrong time zone"
             )
+        terms = row["terms_learners"]
+        if terms == invoiced and terms != expected:
+            notes.append(
+                f"{invoiced} is the month's count under the Terms' definition (Is "
+                "Active, or any activity recorded in the month while inactive): the "
+                "invoice counts learners with activity while inactive "
+                "(--definition flag_or_activity)"
+            )
     words = {
         "billed_not_active": "billed but not Active in the month",
         "active_not_billed": "Active in the month but not invoiced",
@@ -765,6 +794,7 @@ def _amount_note(amount: Decimal, planned: Decimal, invoiced: int, plan: Plan) -
 def _month_table(
     expected: Bill,
     in_utc: Bill,
+    in_terms: Bill | None,
     invoice: InvoiceFile,
     invoice_rows: pl.DataFrame,
     vendor_rows: pl.DataFrame | None,
@@ -782,6 +812,17 @@ def _month_table(
         ),
         on="month",
         how="left",
+    )
+    table = (
+        table.with_columns(pl.lit(None, pl.UInt32).alias("terms_learners"))
+        if in_terms is None
+        else table.join(
+            in_terms.monthly.select(
+                "month", pl.col("billable_learners").alias("terms_learners")
+            ),
+            on="month",
+            how="left",
+        )
     )
     if invoice.form == "months":
         invoiced = invoice_rows.select(
@@ -941,6 +982,22 @@ def reconcile(
             last_month=last_month,
         )
     )
+    in_terms = None
+    if activity is not None:  # the Terms' reading, to explain an invoice that uses it
+        rules = policy or Policy()
+        in_terms = (
+            expected
+            if rules.definition == "flag_or_activity"
+            else bill(
+                status,
+                activity,
+                plan=plan,
+                timezone=timezone,
+                first_month=first_month,
+                last_month=last_month,
+                policy=dataclasses.replace(rules, definition="flag_or_activity"),
+            )
+        )
     invoice_rows, invoice_out = _outside(
         invoice.rows, "month", first_month, last_month, invoice.source
     )
@@ -989,9 +1046,13 @@ def reconcile(
     learners = (
         None
         if billed is None
-        else _classify(billed, expected_months, expected.timezone, in_utc, status)
+        else _classify(
+            billed, expected_months, expected.timezone, in_utc, in_terms, status
+        )
     )
-    table = _month_table(expected, in_utc, invoice, invoice_rows, vendor_rows, learners)
+    table = _month_table(
+        expected, in_utc, in_terms, invoice, invoice_rows, vendor_rows, learners
+    )
     names = None if vendor_rows is None else vendor_rows
     savings = find_savings(
         status_report(expected, status), expected.monthly, plan, names=names

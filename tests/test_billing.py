@@ -11,8 +11,8 @@ import pytest
 
 from meter_sim.billing import bill, bill_streaming, run_scenario
 from meter_sim.exceptions import LogFormatError
-from meter_sim.lifecycle import Outcome
-from meter_sim.logs import parse_status_log, read_status_log
+from meter_sim.lifecycle import Outcome, Policy
+from meter_sim.logs import parse_status_log, read_activity_log, read_status_log
 from meter_sim.pricing import Plan
 from meter_sim.scenario import load_scenario
 from tests.helpers import status_log
@@ -261,3 +261,83 @@ def test_a_bad_rejected_file_is_refused_before_any_work(
     assert linked.exit_code == 2
     assert "--rejected would overwrite an input file" in linked.output
     assert not out.exists()  # all refused before billing
+
+
+TERMS_STATUS = """learner_id,changed_at,is_active
+L1,2026-01-10T09:00:00+11:00,yes
+L1,2026-01-20T09:00:00+11:00,no
+L2,2026-01-05T09:00:00+11:00,yes
+"""
+
+TERMS_ACTIVITY = """learner_id,occurred_at,activity,channel,scheduled
+L1,2026-03-15T10:00:00+11:00,personal_contact,ui,
+L1,2026-02-15T10:00:00+11:00,view,ui,
+L1,2026-04-02T10:00:00+11:00,message,automation,yes
+L2,2026-02-15T10:00:00+11:00,message,ui,
+"""
+
+
+@pytest.mark.parametrize("form", ["csv", "csv with channels", "parquet"])
+def test_the_terms_definition_bills_activity_while_inactive(
+    tmp_path: Path, form: str
+) -> None:
+    # Worked by hand, months in Sydney, January to April 2026:
+    # - flag: L1 January (created, made inactive on the 20th); L2 every month.
+    # - flag_or_activity adds L1 in March (a contact edit while inactive) and in
+    #   April (a scheduled email the policy allows while inactive: still a new
+    #   message, so Activity under the Terms); L1's February view is a read.
+    # Plan: 10.00 a month, 1 included, 5.00 per overage learner-month.
+    status_path = tmp_path / "status.csv"
+    status_path.write_text(TERMS_STATUS)
+    if form == "csv with channels":  # kept as text: not the packed integer codes
+        pl.read_csv(status_path).with_columns(channel=pl.lit("ui")).write_csv(
+            status_path
+        )
+    if form == "parquet":  # the typed fast path
+        status_path = tmp_path / "status.parquet"
+        pl.read_csv(tmp_path / "status.csv").select(
+            "learner_id",
+            pl.col("changed_at").str.to_datetime(time_zone="UTC"),
+            pl.col("is_active") == "yes",
+        ).write_parquet(status_path)
+    (tmp_path / "activity.csv").write_text(TERMS_ACTIVITY)
+    status = read_status_log(status_path)
+    assert (status.packed is None) == (form == "csv with channels")
+    activity = read_activity_log(tmp_path / "activity.csv")
+    plan = Plan(
+        name="T",
+        currency="AUD",
+        base_fee=Decimal(10),
+        included_learners=1,
+        overage_price=Decimal(5),
+    )
+    first, last = date(2026, 1, 1), date(2026, 4, 1)
+    flag = bill(status, activity, plan=plan, first_month=first, last_month=last)
+    terms = bill(
+        status, activity, plan=plan, policy=Policy(definition="flag_or_activity"),
+        first_month=first, last_month=last,
+    )  # fmt: skip
+    assert flag.monthly["billable_learners"].to_list() == [2, 1, 1, 1]
+    assert terms.monthly["billable_learners"].to_list() == [2, 1, 2, 2]
+    assert terms.learner_months.filter(pl.col("learner_id") == "L1").select(
+        pl.col("month").dt.to_string("%Y-%m"), pl.col("reason").cast(pl.String)
+    ).rows() == [
+        ("2026-01", "created_active"),
+        ("2026-03", "activity_while_inactive"),
+        ("2026-04", "activity_while_inactive"),
+    ]
+    # 4 x 10.00 + overage: flag 1 x 5.00 = 45.00; Terms 3 x 5.00 = 55.00.
+    assert flag.invoice.total_ex_tax == Decimal("45.00")
+    assert terms.invoice.total_ex_tax == Decimal("55.00")
+    # Still reported: the contact edit is rejected either way.
+    assert terms.rejected.height == flag.rejected.height == 1
+
+
+def test_the_terms_definition_keeps_a_month_the_flag_bills() -> None:
+    # The FAQ example's May email to L2 is activity while inactive, but L2 is
+    # reactivated on 14 May, so May is billed anyway and keeps its reason.
+    example = load_scenario(EXAMPLE)
+    flag = run_scenario(example)
+    terms = run_scenario(example, policy=Policy(definition="flag_or_activity"))
+    assert terms.learner_months.equals(flag.learner_months)
+    assert terms.monthly["total"].sum() == Decimal("540.00")

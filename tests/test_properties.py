@@ -43,11 +43,13 @@ from hypothesis import strategies as st
 from meter_sim.billing import bill, bill_streaming, run_scenario
 from meter_sim.exceptions import LogFormatError, MeterSimError
 from meter_sim.lifecycle import (
+    DEFINITIONS,
     REJECTED_OUTCOMES,
     ActivityEvent,
     ActivityKind,
     Channel,
     Outcome,
+    Policy,
     ReadKind,
     Status,
     StatusEvent,
@@ -74,6 +76,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from pathlib import Path
 
+    from meter_sim._typing import Definition
     from meter_sim.billing import Bill
 
 ZONES = (
@@ -458,14 +461,14 @@ class Expected:
     still_active: int
 
 
-def expected_bill(case: Case) -> Expected:
+def expected_bill(case: Case, policy: Policy | None = None) -> Expected:
     kept = case.unique_status()
     events = [StatusEvent(r.learner, r.at, r.active) for r in kept]
     acts = [
         ActivityEvent(a.learner, a.at, a.kind, a.channel, a.scheduled)
         for a in case.activity
     ]
-    reference = replay(events, acts)
+    reference = replay(events, acts, policy=policy)
     if case.period is None:
         first = local_month(min(r.at for r in kept), case.zone)
         last = local_month(max(r.at for r in kept), case.zone)
@@ -473,8 +476,10 @@ def expected_bill(case: Case) -> Expected:
         first, last = case.period
     rows = sorted(
         (learner_id, month, str(reason))
-        for learner_id, learner in reference.learners.items()
-        for month, reason in learner.billable_months(case.zone, first, last)
+        for learner_id, months in reference.billable_months(
+            case.zone, first, last
+        ).items()
+        for month, reason in months
     )
     counts = dict.fromkeys(months_between(first, last), 0)
     for _, month, _ in rows:
@@ -568,8 +573,10 @@ def check_conflict(error: LogFormatError, case: Case, path: Path) -> None:
 # --- the differential tests -------------------------------------------------------
 
 
-@given(case=cases())
-def test_csv_logs_bill_as_the_lifecycle_replay(case: Case, workdir: Path) -> None:
+@given(case=cases(), definition=st.sampled_from(DEFINITIONS))
+def test_csv_logs_bill_as_the_lifecycle_replay(
+    case: Case, definition: Definition, workdir: Path
+) -> None:
     status_path, activity_path = workdir / "status.csv", workdir / "activity.csv"
     write_status_csv(case, status_path)
     write_activity_csv(case, activity_path)
@@ -583,24 +590,32 @@ def test_csv_logs_bill_as_the_lifecycle_replay(case: Case, workdir: Path) -> Non
     assert status.rows_read == len(case.status)
     assert status.rejected.height == len(case.status) - len(case.unique_status())
     activity = read_activity_log(activity_path)
-    expected = expected_bill(case)
+    policy = Policy(definition=definition)
+    expected = expected_bill(case, policy)
     first, last = case.period or (None, None)
     result = bill(
         status, activity, plan=case.plan, timezone=case.zone,
-        first_month=first, last_month=last,
+        first_month=first, last_month=last, policy=policy,
     )  # fmt: skip
     check_bill(result, case, expected)
     check_activity(result, case, expected)
     event(f"billed: {len(expected.learner_months) > 0}, zone {case.zone}")
+    terms = any(r == "activity_while_inactive" for *_, r in expected.learner_months)
+    event(f"{definition}; a month billed for activity while inactive: {terms}")
 
 
 @settings(max_examples=max(10, settings().max_examples // 4))
-@given(case=cases(), typed_zone=st.sampled_from(["UTC", *ZONES[:3]]))
+@given(
+    case=cases(),
+    typed_zone=st.sampled_from(["UTC", *ZONES[:3]]),
+    definition=st.sampled_from(DEFINITIONS),
+)
 def test_parquet_logs_bill_as_the_lifecycle_replay(
-    case: Case, typed_zone: str, workdir: Path
+    case: Case, typed_zone: str, definition: Definition, workdir: Path
 ) -> None:
-    path = workdir / "status.parquet"
+    path, activity_path = workdir / "status.parquet", workdir / "activity.csv"
     write_status_parquet(case, path, typed_zone=typed_zone)
+    write_activity_csv(case, activity_path)
     if case.conflicts():
         with pytest.raises(LogFormatError) as info:
             read_status_log(path)
@@ -611,10 +626,13 @@ def test_parquet_logs_bill_as_the_lifecycle_replay(
     assert status.rows_read == len(case.status)
     assert status.rejected.height == len(case.status) - len(case.unique_status())
     first, last = case.period or (None, None)
+    policy = Policy(definition=definition)
     result = bill(
-        status, plan=case.plan, timezone=case.zone, first_month=first, last_month=last
-    )
-    check_bill(result, case, expected_bill(case))
+        status, read_activity_log(activity_path), plan=case.plan,
+        timezone=case.zone, first_month=first, last_month=last, policy=policy,
+    )  # fmt: skip
+    assert status.packed is not None  # the fast path's codes, activity months encoded
+    check_bill(result, case, expected_bill(case, policy))
 
 
 def scenario_text(case: Case, first: date, last: date) -> str:

@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 from meter_sim.cli import app
 from meter_sim.exceptions import LogFormatError
+from meter_sim.lifecycle import Policy
 from meter_sim.logs import read_activity_log, read_status_log
 from meter_sim.pricing import Plan
 from meter_sim.reconcile import read_invoice, read_vendor_report, reconcile
@@ -750,3 +751,81 @@ def test_out_never_overwrites_an_input(files: dict[str, Path], tmp_path: Path) -
     )
     assert code == 2
     assert files["status"].read_text() == STATUS
+
+
+# --- the Terms' definition (Is Active or any Activity) ----------------------------
+
+# B was made inactive on 2018-07-20; an edit of B's contact details recorded on
+# 2018-08-10 is activity while inactive. The help article bills August {A, U} (2,
+# 110.00); the Terms' definition (Is Active *or any Activity*) also bills B: August
+# {A, U, B}, 3 learners, 100.00 + 2 x 10.00 = 120.00. A read (B viewed in August)
+# is not activity and bills nothing by itself.
+TERMS_ACTIVITY = """learner_id,occurred_at,activity
+B,2018-08-10T09:00:00+10:00,personal_contact
+B,2018-08-11T09:00:00+10:00,view
+"""
+
+
+def test_an_invoice_that_counts_activity_while_inactive_is_explained(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    activity = write(tmp_path, "activity.csv", TERMS_ACTIVITY)
+    invoice = write(
+        tmp_path, "invoice.csv", "month,billable_learners,amount\n"
+        "2018-07,2,110.00\n2018-08,3,120.00\n",
+    )  # fmt: skip
+    result = check(files, invoice, activity=read_activity_log(activity))
+    assert not result.matches
+    assert result.months["terms_learners"].to_list() == [2, 3]
+    assert result.months["verdict"].to_list() == ["ok", "differs"]
+    august = result.months["findings"][1]
+    assert "invoiced 3 learner(s); the log gives 2 (+1)" in august
+    assert "3 is the month's count under the Terms' definition" in august
+    # Billed under the Terms' reading, the same invoice matches.
+    terms = check(
+        files,
+        invoice,
+        activity=read_activity_log(activity),
+        policy=Policy(definition="flag_or_activity"),
+    )
+    assert terms.matches
+    assert terms.expected.learner_months.filter(pl.col("learner_id") == "B").select(
+        "month", pl.col("reason").cast(pl.String)
+    ).rows() == [(JUL, "created_active"), (AUG, "activity_while_inactive")]
+    code, out, _ = reconcile_cli(
+        files, invoice, "--activity", str(activity), "--definition", "flag_or_activity"
+    )
+    assert code == 0, out
+    code, out, _ = reconcile_cli(files, invoice, "--activity", str(activity))
+    assert code == 1
+    assert "Terms' definition" in " ".join(out.split())
+
+
+def test_a_learner_billed_only_under_the_terms_is_explained(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    activity = write(tmp_path, "activity.csv", TERMS_ACTIVITY)
+    invoice = write(
+        tmp_path, "lines.csv",
+        "month,learner_id\n2018-07,A\n2018-07,B\n2018-08,A\n2018-08,U\n2018-08,B\n",
+    )  # fmt: skip
+    result = check(files, invoice, activity=read_activity_log(activity))
+    wrong = result.learner_months.filter(pl.col("verdict") != "billed_ok")
+    assert wrong.select("month", "learner_id", "verdict", "explanation").rows() == [
+        (
+            AUG,
+            "B",
+            "billed_not_active",
+            "not Active in the month, but activity was recorded while inactive: "
+            "billed only under the Terms' definition (Is Active or any Activity; "
+            "--definition flag_or_activity)",
+        )
+    ]
+
+
+def test_the_terms_definition_needs_an_activity_log(files: dict[str, Path]) -> None:
+    code, _, err = invoke(
+        "bill", str(files["status"]), "--definition", "flag_or_activity"
+    )
+    assert code == 2
+    assert "give the activity log with --activity" in err

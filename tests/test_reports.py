@@ -143,7 +143,13 @@ def test_status_report_schema_is_in_the_billing_time_zone(
     assert schema["last_activity_at"] == pl.Datetime("us", "Australia/Sydney")
     assert schema["status_changes_in_month"] == pl.UInt32
     assert schema["metering_reason"] == pl.Enum(
-        ["created_active", "carried_over", "reactivated", "not_billable"]
+        [
+            "created_active",
+            "carried_over",
+            "reactivated",
+            "activity_while_inactive",
+            "not_billable",
+        ]
     )
     assert row(example_report, "2018-12", "L4", "created_at") == (syd(2018, 9, 20, 9),)
 
