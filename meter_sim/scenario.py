@@ -84,7 +84,7 @@ from meter_sim.logs import (
     YEARS,
 )
 from meter_sim.metering import known_zone
-from meter_sim.pricing import Plan
+from meter_sim.pricing import Month, Plan
 
 if TYPE_CHECKING:
     import os
@@ -128,7 +128,6 @@ _INSTANT_EXPECTED: Final = (
     "an ISO-8601 date-time expected, e.g. 2018-04-11 09:00 (local time) or "
     "2018-04-11T09:00+10:00"
 )
-_MONTH: Final = re.compile(r"(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])", re.ASCII)
 
 MAX_COURSE_MONTHS: Final = 120
 """Longest course a cohort may have (ten years). [months]"""
@@ -296,21 +295,6 @@ def _zone_name(value: str) -> str:
 TimeZoneName = Annotated[str, AfterValidator(_zone_name)]
 """An IANA time zone name that zoneinfo and polars know (`known_zone`), e.g.
 ``"Australia/Sydney"``."""
-
-
-def _month(value: object) -> date:
-    match = _MONTH.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        msg = "a month YYYY-MM expected, e.g. 2018-04"
-        raise ValueError(msg)
-    if not YEARS[0] <= int(match["year"]) <= YEARS[1]:
-        msg = f"a month in the years {YEARS[0]} to {YEARS[1]} expected"
-        raise ValueError(msg)
-    return date(int(match["year"]), int(match["month"]), 1)
-
-
-Month = Annotated[date, PlainValidator(_month, json_schema_input_type=str)]
-"""A calendar month written ``YYYY-MM``, held as its first day."""
 
 
 def _plan_source(value: object) -> str | dict[str, Any]:

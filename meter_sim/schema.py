@@ -13,8 +13,9 @@ checks the committed files equal what this module generates.
 
 The schema checks the shape of a file; `meter_sim.scenario.load_scenario` still
 checks what JSON Schema cannot: that a time exists in the time zone (DST), that
-the time zone is known, that learner ids are unique, and that a plan file lies
-in the ``plans/`` folder.
+the time zone is known, that learner ids are unique, that a plan file lies
+in the ``plans/`` folder, that a date exists, that a plan's ``tier_changes`` are
+in date order (one a month), and that a one-off fee comes with ``term_start``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ _MONTH: Final = {
     "type": "string",
     "pattern": r"^\d{4}-(0[1-9]|1[0-2])$",
     "examples": ["2018-04"],
+}
+_DATE: Final = {
+    "type": "string",
+    "pattern": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+    "examples": ["2019-03-15"],
 }
 
 FIELD_DOCS: Final[dict[str, dict[str, str]]] = {
@@ -152,6 +158,40 @@ FIELD_DOCS: Final[dict[str, dict[str, str]]] = {
         "tax_rate": "Tax on each month's invoice, e.g. 0.10 for GST, 0 to 1. "
         "Default 0. [fraction]",
         "tax_name": "Label of the tax line, e.g. GST. Default tax.",
+        "included_elearning_learners": "e-Learning Active Learners (an Enabled "
+        "e-Learning enrolment in the month) included each month. Default 0. "
+        "[learners per month]",
+        "elearning_overage_price": "Flat price of each e-Learning Active Learner "
+        "beyond the included ones; or `elearning_overage_tiers`. Needed when a "
+        "month has e-Learning overage. [currency per learner-month]",
+        "elearning_overage_tiers": "e-Learning overage priced in bands instead "
+        "of a flat price.",
+        "tier_changes": "Tier changes during the term, in date order; each "
+        "applies from the first month starting on or after its `effective` "
+        "date. Default none.",
+        "direct_debit_surcharge": "Surcharge on each month's base fee paid by "
+        "direct debit, 0 to 1, e.g. 0.015; its own line. Default none. "
+        "[fraction]",
+        "implementation_fee": "One-off fee in the `term_start` month, its own "
+        "line. [currency]",
+        "onboarding_fee": "One-off fee in the `term_start` month, its own line. "
+        "[currency]",
+        "term_start": "First month of the subscription term, YYYY-MM; needed "
+        "with a one-off fee.",
+    },
+    "TierChange": {
+        "effective": "When the change takes effect, YYYY-MM-DD; the tier in "
+        "force on a month's 1st applies to the whole month.",
+        "base_fee": "New base fee. [currency per month]",
+        "included_learners": "New LRM Active Learner tier. [learners per month]",
+        "overage_price": "New flat overage price (replaces the tiers). "
+        "[currency per learner-month]",
+        "overage_tiers": "New overage tiers (replace the flat price).",
+        "included_elearning_learners": "New e-Learning Active Learner tier. "
+        "[learners per month]",
+        "elearning_overage_price": "New flat e-Learning overage price. "
+        "[currency per learner-month]",
+        "elearning_overage_tiers": "New e-Learning overage tiers.",
     },
     "OverageTiers": {
         "mode": "graduated: each band at its own price; volume: every overage "
@@ -227,6 +267,8 @@ def plan_schema() -> dict[str, Any]:
     definitions = schema.pop("$defs", {})
     definitions["Plan"] = schema
     _annotate(definitions)
+    schema["properties"]["term_start"]["anyOf"] = [dict(_MONTH), {"type": "null"}]
+    definitions["TierChange"]["properties"]["effective"] |= _DATE
     body = definitions.pop("Plan")
     return {
         "$schema": _DIALECT,

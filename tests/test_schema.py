@@ -27,6 +27,8 @@ SCENARIOS = ROOT / "scenarios"
 DATA = Path(__file__).resolve().parent / "data"
 SCENARIO_FILES = sorted(SCENARIOS.glob("*.yaml"))
 PLAN_FILES = sorted((SCENARIOS / "plans").glob("*.yaml"))
+TERMS_PLAN_FILES = sorted((SCENARIOS / "plans" / "terms").glob("*.yaml"))
+"""Example plans with plan terms, outside the default price book (`plans/*.yaml`)."""
 
 
 def validator(name: str) -> jsonschema.Draft202012Validator:
@@ -71,7 +73,7 @@ def test_every_scenario_validates(path: Path) -> None:
     assert problems(validator(SCENARIO_SCHEMA_FILE), yaml_data(path)) == []
 
 
-@pytest.mark.parametrize("path", PLAN_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PLAN_FILES + TERMS_PLAN_FILES, ids=lambda p: p.name)
 def test_every_plan_validates(path: Path) -> None:
     assert problems(validator(PLAN_SCHEMA_FILE), yaml_data(path)) == []
 
@@ -80,6 +82,18 @@ def test_there_are_scenarios_and_plans_to_validate() -> None:
     names = {p.name for p in SCENARIO_FILES}
     assert {"april-to-july.yaml", "training-provider.yaml"} <= names
     assert len(PLAN_FILES) == 7
+    assert [p.name for p in TERMS_PLAN_FILES] == ["both-meters.yaml"]
+
+
+def test_plan_terms_are_checked_by_the_schema() -> None:
+    plan = dict(yaml_data(SCENARIOS / "plans" / "terms" / "both-meters.yaml"))
+    plan["term_start"] = "2019-1"
+    plan["tier_changes"] = [{"effective": "2019-02-30x", "base_fee": 1}]
+    assert problems(validator(PLAN_SCHEMA_FILE), plan) == [
+        r"term_start: '2019-1' does not match '^\\d{4}-(0[1-9]|1[0-2])$'",
+        r"tier_changes.0.effective: '2019-02-30x' does not match "
+        r"'^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])$'",
+    ]
 
 
 @pytest.mark.parametrize(
