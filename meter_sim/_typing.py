@@ -13,6 +13,9 @@ BillingReason: TypeAlias = Literal[
 """Why a learner is billable in a month (DESIGN.md section 1, Metering); the last
 only under the Terms' definition (`Definition`)."""
 
+ElearningReason: TypeAlias = Literal["activated", "continuing"]
+"""Why a learner is billable on the e-Learning meter in a month (W4's events)."""
+
 Definition: TypeAlias = Literal["flag", "flag_or_activity"]
 """Which learners the LRM meter counts: ``flag`` (Is Active was Yes at some
 instant of the month; the help article) or ``flag_or_activity`` (that, or an

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from meter_sim.elearning import meter_elearning
 from meter_sim.exceptions import LogFormatError
 from meter_sim.lifecycle import Policy
 from meter_sim.logs import (
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from datetime import date
 
+    from meter_sim.elearning import ElearningLog, ElearningMeter
     from meter_sim.logs import ActivityLog, StatusLog
     from meter_sim.pricing import Invoice, Plan
     from meter_sim.scenario import Scenario
@@ -112,6 +114,11 @@ class Bill:
         asked for.
     learner_months_file : Path or None
         Where `bill_streaming` wrote the learner-months.
+    elearning : ElearningMeter or None
+        The e-Learning meter (`meter_sim.elearning.meter_elearning`), when an
+        e-Learning enrolment log was given: its learner-months, usage and
+        rejected rows (also in ``rejected``); ``monthly`` then has the
+        e-Learning columns and ``invoice`` its overage lines.
     """
 
     timezone: str
@@ -129,6 +136,7 @@ class Bill:
     coded_learner_months: pl.DataFrame | None = field(repr=False)
     learners: pl.Series | None = field(default=None, repr=False)
     learner_months_file: Path | None = None
+    elearning: ElearningMeter | None = None
 
     @functools.cached_property
     def intervals(self) -> pl.DataFrame:
@@ -251,8 +259,9 @@ def bill(
     first_month: date | None = None,
     last_month: date | None = None,
     policy: Policy | None = None,
+    elearning: ElearningLog | None = None,
 ) -> Bill:
-    """Meter a status log and price it with a plan.
+    """Meter a status log (and an e-Learning enrolment log) and price them.
 
     Parameters
     ----------
@@ -267,12 +276,16 @@ def bill(
         IANA billing time zone; months are calendar months there.
     first_month, last_month : date or None
         First days of the first and last months reported; default the months of
-        the status log's first and last rows.
+        the first and last rows of the status log (and e-Learning log).
     policy : Policy or None
         Rule switches (scheduled communications; the definition of an Active
         Learner: under ``flag_or_activity`` a month with activity while
         inactive is billed, reason ``activity_while_inactive``); default
         `Policy()`.
+    elearning : ElearningLog or None
+        e-Learning enrolments, metered by the second meter over the same
+        period (`meter_sim.elearning`); enablings while LRM-inactive are
+        rejected. The plan then prices both meters.
 
     Returns
     -------
@@ -300,7 +313,10 @@ def bill(
             if status.rows_read:  # only blank records: say where they went
                 msg += f" ({status.rows_read} rows read, all blank records)"
             raise LogFormatError(msg, source=status.source)
-        default_first, default_last = period_of(events, timezone)
+        logged = events.select("changed_at")
+        if elearning is not None:  # both meters' rows: the period spans both logs
+            logged = pl.concat([logged, elearning.events.select("changed_at")])
+        default_first, default_last = period_of(logged, timezone)
         first_month = first_month or default_first
         last_month = last_month or default_last
     if first_month > last_month:
@@ -327,6 +343,19 @@ def bill(
                 extra = _encoded(extra, packed.learners)
             months = _with_activity_months(months, extra)
     usage = monthly_usage(months.lazy(), first_month, last_month).collect()
+    second = None
+    if elearning is not None:
+        second = meter_elearning(
+            elearning,
+            status.events,
+            timezone=timezone,
+            first=first_month,
+            last=last_month,
+        )
+        usage = usage.join(second.usage, on="month", how="left")
+        label = f"{elearning.source} (e-Learning log)"
+        inputs.append(_accounting(label, elearning.rows_read, [second.rejected]))
+        rejected.append(second.rejected)
     return Bill(
         timezone=timezone,
         plan=plan,
@@ -340,6 +369,7 @@ def bill(
         monthly=monthly_bill(usage, plan),
         invoice=invoice(usage, plan),
         activity=outcomes,
+        elearning=second,
         rejected=pl.concat(rejected).cast(REJECTED_SCHEMA).sort("source", "line"),
         inputs=pl.DataFrame(
             inputs,

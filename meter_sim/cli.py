@@ -29,6 +29,7 @@ from meter_sim._typing import (  # typer reads them at run time
     OutputFormat,
 )
 from meter_sim.billing import DEFAULT_TIMEZONE, bill, check_timezone, run_scenario
+from meter_sim.elearning import read_elearning_log
 from meter_sim.exceptions import LogFormatError, MeterSimError
 from meter_sim.lifecycle import Policy
 from meter_sim.logs import (
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
     from meter_sim.billing import Bill
     from meter_sim.datasets.oulad import OuladComparison, OuladData
+    from meter_sim.elearning import ElearningLog
     from meter_sim.logs import ActivityLog, StatusLog
     from meter_sim.reconcile import Reconciliation
     from meter_sim.scenario import Scenario
@@ -73,6 +75,27 @@ MONTH_COLUMNS = (
     "total",
 )
 
+ELEARNING_COLUMNS = (
+    "elearning_learners",
+    "included_elearning_learners",
+    "elearning_overage_learners",
+    "elearning_overage_amount",
+)
+"""The monthly bill's e-Learning meter columns, shown when a bill has them."""
+
+
+def _month_columns(monthly: pl.DataFrame, *, every: bool = True) -> list[str]:
+    """The monthly bill's columns: the LRM meter's, then e-Learning's, then total.
+
+    With ``every`` False only the e-Learning overage amount is added (the
+    table format shows the e-Learning usage in a table of its own).
+    """
+    extra = [c for c in ELEARNING_COLUMNS if c in monthly.columns]
+    if not every:
+        extra = extra[-1:]
+    return [*MONTH_COLUMNS[:-1], *extra, MONTH_COLUMNS[-1]]
+
+
 NaiveTimezoneOption = Annotated[
     str | None,
     typer.Option("--naive-timezone", help="Zone of times written without offset."),
@@ -94,6 +117,14 @@ DefinitionOption = Annotated[
         help="Who the meter counts: flag (Is Active was Yes at some instant of the "
         "month, the help article) or flag_or_activity (also a month with activity "
         "recorded while inactive, the Terms; needs --activity).",
+    ),
+]
+ElearningOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--elearning",
+        help="e-Learning enrolment log (learner_id, enrolment_id, changed_at, "
+        "enabled): bill the e-Learning meter too.",
     ),
 ]
 PlanOption = Annotated[
@@ -206,15 +237,24 @@ def _json_text(value: object) -> str:
 
 
 def _json_document(
-    result: Bill, *, with_learners: bool, rejected_file: Path | None = None
+    result: Bill,
+    *,
+    with_learners: bool,
+    rejected_file: Path | None = None,
+    with_elearning: bool = True,
 ) -> dict[str, Any]:
     document: dict[str, Any] = {
         "timezone": result.timezone,
         "currency": result.plan.currency,
-        "months": _as_text(result.monthly.select(MONTH_COLUMNS)).to_dicts(),
+        "months": _as_text(
+            result.monthly.select(_month_columns(result.monthly))
+        ).to_dicts(),
     }
     if with_learners:
         document["learner_months"] = _as_text(result.learner_months).to_dicts()
+    if result.elearning is not None and with_elearning:
+        months = result.elearning.learner_months
+        document["elearning_learner_months"] = _as_text(months).to_dicts()
     if rejected_file is None:
         document["rejected"] = result.rejected
     else:
@@ -255,6 +295,7 @@ def _print_bill(
     title: str,
     csv_learner_months: bool = False,
     rejected_file: Path | None = None,
+    with_elearning: bool = True,
 ) -> None:
     """Print a bill; in csv and json, the row accounting goes to standard error.
 
@@ -267,7 +308,10 @@ def _print_bill(
         result = replace(result, rejected=result.rejected.clear())
     if output == "json":
         document = _json_document(
-            result, with_learners=with_learners, rejected_file=rejected_file
+            result,
+            with_learners=with_learners,
+            rejected_file=rejected_file,
+            with_elearning=with_elearning,
         )
         _print_json(document)
     elif output == "csv":
@@ -282,13 +326,22 @@ def _print_bill(
         money = result.monthly.select(pl.col("total").sum()).item()
         plan = result.plan
         _print_table(
-            result.monthly.select(MONTH_COLUMNS),
+            result.monthly.select(_month_columns(result.monthly, every=False)),
             f"{title}: {plan.name}, {plan.currency}, months in {result.timezone}",
         )
+        if result.elearning is not None:
+            _print_table(
+                result.monthly.select("month", *ELEARNING_COLUMNS[:-1]),
+                "e-Learning meter (its overage amount is in the bill above)",
+            )
         console.print(_safe(f"Total for the period: {plan.currency} {money}"))
         _print_invoice_totals(result)
         if with_learners:
             _print_table(result.learner_months, "Billable learner-months")
+        if result.elearning is not None and with_elearning:
+            _print_table(
+                result.elearning.learner_months, "Billable e-Learning learner-months"
+            )
         if not result.rejected.is_empty():
             _print_table(result.rejected, f"Rejected rows ({result.rejected.height})")
     _print_inputs(result.inputs, None, to=report)
@@ -368,6 +421,27 @@ def bill_command(
     from_month: FromOption = None,
     through_month: ThroughOption = None,
     definition: DefinitionOption = "flag",
+    elearning: ElearningOption = None,
+    elearning_included: Annotated[
+        int | None,
+        typer.Option(
+            "--elearning-included", min=0, help="Included e-Learning learners/month."
+        ),
+    ] = None,
+    elearning_overage_price: Annotated[
+        str | None,
+        typer.Option(
+            "--elearning-overage-price",
+            help="Price per e-Learning overage learner-month.",
+        ),
+    ] = None,
+    elearning_months_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--elearning-learner-months",
+            help="Write the e-Learning learner-months to this .csv/.parquet.",
+        ),
+    ] = None,
     learner_months_file: Annotated[
         Path | None,
         typer.Option(
@@ -398,22 +472,15 @@ def bill_command(
     """Bill a status log: monthly usage and invoice, learner-months, rejections."""
     first, last = _month(from_month, "--from"), _month(through_month, "--through")
     policy = _policy(definition, activity)
-    try:
-        if learner_months_file is not None:
-            _refuse_overwrite(
-                learner_months_file, "--learner-months", status_log, activity, plan
-            )
-    except MeterSimError as exc:
-        raise _fail(exc) from None
+    inputs = (status_log, activity, plan, elearning)
+    _check_bill_outputs(learner_months_file, elearning_months_file, inputs)
     if rejected_file is not None:
-        _check_rejected_file(
-            rejected_file, learner_months_file, status_log, activity, plan
-        )
+        _check_rejected_file(rejected_file, learner_months_file, *inputs)
     if streaming:
         _bill_streaming(
             status_log,
             learner_months_file,
-            plan=_streaming_plan(plan, included, overage_price, activity),
+            plan=_streaming_plan(plan, included, overage_price, activity, elearning),
             timezone=timezone,
             naive_timezone=naive_timezone,
             first=first,
@@ -432,6 +499,13 @@ def bill_command(
             included=included,
             overage_price=overage_price,
         )
+        chosen, elearning_log = _elearning_inputs(
+            elearning,
+            chosen,
+            plan,
+            (elearning_included, elearning_overage_price),
+            naive_timezone,
+        )
         result = bill(
             status,
             activity_log,
@@ -440,7 +514,10 @@ def bill_command(
             first_month=first,
             last_month=last,
             policy=policy,
+            elearning=elearning_log,
         )
+        if elearning_months_file is not None:
+            _write_elearning_months(result, elearning_months_file)
         if learner_months_file is not None:
             result.write_learner_months(learner_months_file)
             errors.print(
@@ -462,6 +539,7 @@ def bill_command(
         with_learners=learner_months_file is None,
         title="Monthly bill",
         rejected_file=rejected_file,
+        with_elearning=elearning_months_file is None,
     )
 
 
@@ -497,12 +575,14 @@ def _streaming_plan(
     included: int | None,
     overage_price: str | None,
     activity: Path | None,
+    elearning: Path | None,
 ) -> Plan:
-    """The plan of a ``bill --streaming`` run (which takes no activity log)."""
+    """The plan of a ``bill --streaming`` run (a status log alone)."""
     try:
-        if activity is not None:
-            msg = "--streaming bills a status log alone; drop --activity"
-            raise LogFormatError(msg, field="activity")
+        for option, given in (("activity", activity), ("elearning", elearning)):
+            if given is not None:
+                msg = f"--streaming bills a status log alone; drop --{option}"
+                raise LogFormatError(msg, field=option)
         return _choose_plan(plan, included, _decimal(overage_price))
     except MeterSimError as exc:
         raise _fail(exc) from None
@@ -564,6 +644,85 @@ def _bill_streaming(
     )
 
 
+def _check_bill_outputs(
+    learner_months: Path | None,
+    elearning_months: Path | None,
+    inputs: tuple[Path | None, ...],
+) -> None:
+    """Refuse, before any work, learner-month files that would replace an input.
+
+    ``inputs`` are the status log, activity log, plan and e-Learning log (each
+    possibly None), in that order.
+    """
+    outputs = {
+        "--learner-months": learner_months,
+        "--elearning-learner-months": elearning_months,
+    }
+    try:
+        for option, out in outputs.items():
+            if out is not None:
+                _refuse_overwrite(out, option, *inputs)
+        if elearning_months is not None and inputs[-1] is None:
+            msg = "--elearning-learner-months needs the log: --elearning LOG"
+            raise LogFormatError(msg, field="elearning-learner-months")
+    except MeterSimError as exc:
+        raise _fail(exc) from None
+
+
+def _write_elearning_months(result: Bill, path: Path) -> None:
+    """Write a bill's e-Learning learner-months (``--elearning-learner-months``)."""
+    from meter_sim.reports import write_report
+
+    assert result.elearning is not None
+    months = result.elearning.learner_months
+    write_report(months, path)
+    errors.print(_safe(f"{months.height} e-Learning learner-months written to {path}"))
+
+
+def _elearning_inputs(
+    elearning: Path | None,
+    chosen: Plan,
+    plan: Path | None,
+    prices: tuple[int | None, str | None],
+    naive_timezone: str | None,
+) -> tuple[Plan, ElearningLog | None]:
+    """The plan with its e-Learning tier (`_with_elearning_prices`) and the log."""
+    chosen = _with_elearning_prices(chosen, plan, *prices)
+    if elearning is None:
+        return chosen, None
+    return chosen, read_elearning_log(elearning, naive_timezone=naive_timezone)
+
+
+def _with_elearning_prices(
+    chosen: Plan, plan: Path | None, included: int | None, price: str | None
+) -> Plan:
+    """``chosen`` with the e-Learning tier of ``--elearning-included/-overage-price``.
+
+    A plan file states its own e-Learning tier (`meter_sim.pricing.Plan`); the
+    options go with command-line prices, or alone on a usage-only bill.
+    """
+    if included is None and price is None:
+        return chosen
+    if plan is not None:
+        msg = (
+            "give the e-Learning tier in the plan file (included_elearning_learners, "
+            "elearning_overage_price), not with --elearning-included/-overage-price"
+        )
+        raise LogFormatError(msg, field="elearning-included")
+    if included is None or price is None:
+        msg = "--elearning-included and --elearning-overage-price go together"
+        raise LogFormatError(msg, field="elearning-included")
+    fields = chosen.model_dump() | {
+        "included_elearning_learners": included,
+        "elearning_overage_price": _decimal(price),
+    }
+    try:
+        return Plan.model_validate(fields)
+    except ValidationError as exc:
+        options = {"included_elearning_learners": "--elearning-included"}
+        raise _option_error(exc, options, "--elearning-overage-price") from None
+
+
 def _choose_plan(
     plan: Path | None, included: int | None, price: Decimal | None
 ) -> Plan:
@@ -612,6 +771,7 @@ USAGE_ONLY = Plan(
     base_fee=Decimal(0),
     included_learners=0,
     overage_price=Decimal(0),
+    elearning_overage_price=Decimal(0),
 )
 """The plan of a bill run without --plan or prices: it counts, and charges nothing."""
 

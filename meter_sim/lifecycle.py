@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -25,7 +26,7 @@ from meter_sim.exceptions import InactiveLearnerError, InvalidTransitionError
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from meter_sim._typing import BillingReason, Definition
+    from meter_sim._typing import BillingReason, Definition, ElearningReason
 
 
 class Status(enum.Enum):
@@ -649,3 +650,111 @@ def replay(
         )
         outcomes.append((act, outcome))
     return Replay(learners, outcomes, policy)
+
+
+@dataclass(frozen=True)
+class EnrolmentEvent:
+    """One row of an e-Learning enrolment log, for `replay_elearning`."""
+
+    learner_id: str
+    enrolment_id: str
+    changed_at: datetime
+    enabled: bool
+
+
+def replay_elearning(
+    events: Iterable[EnrolmentEvent],
+    learners: dict[str, Learner] | None,
+    timezone: str,
+    first: date,
+    last: date,
+) -> tuple[dict[str, list[tuple[date, ElearningReason]]], list[EnrolmentEvent]]:
+    """Replay an e-Learning enrolment log event by event (the reference meter).
+
+    A learner is an e-Learning Active Learner while at least one of their
+    enrolments is Enabled, and billable in month M if so at any instant of M,
+    once however many enrolments or toggles [1]_. Rows are applied in time order
+    (ties keep the given order), all rows of one instant before the learner's
+    state is looked at. With ``learners`` (the LRM status, e.g.
+    `Replay.learners`), a row that enables an enrolment while the learner is
+    not Active (or does not exist yet, or is unknown) is refused and not
+    applied: enabling is a data change (DESIGN.md section 1, e-Learning meter).
+
+    Parameters
+    ----------
+    events : iterable of EnrolmentEvent
+        The enrolment rows; no enrolment Enabled and Disabled at one instant.
+    learners : dict of str to Learner, or None
+        The LRM learners by id; None to apply every row.
+    timezone : str
+        IANA billing time zone.
+    first, last : date
+        First days of the first and last months (inclusive).
+
+    Returns
+    -------
+    (dict of str to list of (date, str), list of EnrolmentEvent)
+        Learner id -> ``(first day of month, reason)`` in month order, reason
+        ``activated`` (an Enabled spell began in the month) or ``continuing``
+        (one began before it); and the refused rows in time order.
+
+    References
+    ----------
+    .. [1] Wisenet, "e-Learning Active Learners" (``reference/domain-research.md``
+       section 2.9, source W4).
+    """
+    zone = ZoneInfo(timezone)
+    applied: dict[str, list[EnrolmentEvent]] = {}
+    refused = []
+    for event in sorted(events, key=lambda e: e.changed_at):
+        if learners is not None and event.enabled:
+            learner = learners.get(event.learner_id)
+            if learner is None or learner.status_at(event.changed_at) is not (
+                Status.ACTIVE
+            ):
+                refused.append(event)
+                continue
+        applied.setdefault(event.learner_id, []).append(event)
+    months = {
+        learner_id: _elearning_months(_enabled_spells(rows), zone, first, last)
+        for learner_id, rows in applied.items()
+    }
+    return {k: v for k, v in months.items() if v}, refused
+
+
+def _enabled_spells(
+    rows: list[EnrolmentEvent],
+) -> list[tuple[datetime, datetime | None]]:
+    """Half-open spells in which some enrolment is Enabled (rows in time order)."""
+    enabled: dict[str, bool] = {}
+    spells: list[tuple[datetime, datetime | None]] = []
+    start: datetime | None = None
+    for at, group in itertools.groupby(rows, key=lambda e: e.changed_at):
+        for event in group:
+            enabled[event.enrolment_id] = event.enabled
+        if any(enabled.values()) and start is None:
+            start = at
+        elif not any(enabled.values()) and start is not None:
+            spells.append((start, at))
+            start = None
+    if start is not None:
+        spells.append((start, None))
+    return spells
+
+
+def _elearning_months(
+    spells: list[tuple[datetime, datetime | None]],
+    zone: ZoneInfo,
+    first: date,
+    last: date,
+) -> list[tuple[date, ElearningReason]]:
+    """Months of ``[first, last]`` some spell overlaps, with the W4 reason."""
+    billed: list[tuple[date, ElearningReason]] = []
+    month = first
+    while month <= last:
+        begin, end = month_start(month, zone), month_start(_next_month(month), zone)
+        hits = [a for a, d in spells if a < end and (d is None or d > begin)]
+        if hits:
+            billed.append((month, "continuing" if min(hits) < begin else "activated"))
+        month = _next_month(month)
+    return billed

@@ -184,7 +184,7 @@ class ActivityLog(_Log):
     """
 
 
-_L = TypeVar("_L", "StatusLog", "ActivityLog")
+_L = TypeVar("_L", bound="StatusLog | _Log")
 
 
 LINE = "__line__"
@@ -895,9 +895,9 @@ def _bad_word(name: str, words: Sequence[str], *, required: bool) -> pl.Expr:
     return (unknown | value.is_null()) if required else unknown
 
 
-def _bad_id() -> pl.Expr:
+def _bad_id(name: str = "learner_id") -> pl.Expr:
     """True where `_learner_id_error` gives a message (a cheap test)."""
-    return _blank_id() | (_learner_id().str.len_chars() > MAX_ID_CHARACTERS)
+    return _blank_id(name) | (_learner_id(name).str.len_chars() > MAX_ID_CHARACTERS)
 
 
 def _words_error(name: str, words: Sequence[str], *, required: bool) -> pl.Expr:
@@ -932,6 +932,24 @@ def _quick_bool(name: str) -> pl.Expr:
     )
 
 
+def _flag(
+    frame: pl.DataFrame, name: str
+) -> tuple[pl.Expr, dict[str, pl.Expr], pl.Expr]:
+    """A required Yes/No column: its quick value, its repairs and its check.
+
+    A Boolean column is used as it is; text (or 0/1) is read by `_quick_bool`,
+    with `_bool_value` as the repair of unusual spellings (`_parse_checked`).
+    """
+    if frame.schema[name] == pl.Boolean:
+        blank = "blank; expected one of " + ", ".join(TRUE_WORDS + FALSE_WORDS)
+        return pl.col(name), {}, pl.when(pl.col(name).is_null()).then(pl.lit(blank))
+    return (
+        _quick_bool(name),
+        {name: _bool_value(name)},
+        _words_error(name, TRUE_WORDS + FALSE_WORDS, required=True),
+    )
+
+
 def _bool_value(name: str) -> pl.Expr:
     value = _text(name).str.to_lowercase()
     return (
@@ -942,33 +960,38 @@ def _bool_value(name: str) -> pl.Expr:
     )
 
 
-def _learner_id() -> pl.Expr:
+def _learner_id(name: str = "learner_id") -> pl.Expr:
     """The ``learner_id`` column as written (a blank one is an error: `_blank_id`).
+
+    ``name`` picks another id column read the same way (an e-Learning log's
+    ``enrolment_id``).
 
     Ids are kept exactly as written, spaces included, by every reader: ``"L1"``,
     ``"L1 "`` and ``"\u00a0L1"`` are three learners in a log, a scenario, an
     invoice and a vendor report alike (DESIGN.md section 4). The column itself
     is used (no copy of the text).
     """
-    return pl.col("learner_id").cast(pl.String)
+    return pl.col(name).cast(pl.String)
 
 
-def _blank_id() -> pl.Expr:
-    """True where the learner id is blank or only white space (`WHITE_SPACE`)."""
-    return _text("learner_id").is_null()
+def _blank_id(name: str = "learner_id") -> pl.Expr:
+    """True where the id is blank or only white space (`WHITE_SPACE`)."""
+    return _text(name).is_null()
 
 
-def _learner_id_error() -> pl.Expr:
-    """The error of a blank learner id, or one longer than `MAX_ID_CHARACTERS`."""
-    size = _learner_id().str.len_chars()
+def _learner_id_error(name: str = "learner_id") -> pl.Expr:
+    """The error of a blank id, or one longer than `MAX_ID_CHARACTERS`."""
+    size = _learner_id(name).str.len_chars()
+    what = name.removesuffix("_id")
     return (
-        pl.when(_blank_id())
+        pl.when(_blank_id(name))
         .then(pl.lit("blank"))
         .when(size > MAX_ID_CHARACTERS)
         .then(
             pl.format(
                 f"longer than {MAX_ID_CHARACTERS:,} characters ({{}}); surely not "
-                "a learner id (check the quotes and commas)",
+                f"{'an' if what[0] in 'aeiou' else 'a'} {what} id (check the quotes "
+                "and commas)",
                 size,
             )
         )
@@ -1092,17 +1115,11 @@ def parse_status_log(
     }
     frame, blank = _columns(raw, source, kinds, STATUS_REQUIRED, line_word)
     frame, changed_at, time_error = _parse_instants(frame, "changed_at", naive_timezone)
-    typed = frame.schema["is_active"] == pl.Boolean
-    is_active = pl.col("is_active") if typed else _quick_bool("is_active")
-    repairs = {} if typed else {"is_active": _bool_value("is_active")}
+    is_active, repairs, flag_error = _flag(frame, "is_active")
     checks = {
         "learner_id": _learner_id_error(),
         "changed_at": time_error,
-        "is_active": pl.when(pl.col("is_active").is_null()).then(
-            pl.lit("blank; expected one of " + ", ".join(TRUE_WORDS + FALSE_WORDS))
-        )
-        if frame.schema["is_active"] == pl.Boolean
-        else _words_error("is_active", TRUE_WORDS + FALSE_WORDS, required=True),
+        "is_active": flag_error,
         "channel": _words_error("channel", CHANNEL_WORDS, required=False),
     }
     values = [
@@ -1183,39 +1200,70 @@ def prepare_status_log(
     kept, duplicates = _drop_duplicates(
         events, source, content, "changed_at", line_word
     )
-    # Rows are sorted by (learner_id, changed_at, line), so a conflict shows as a
-    # row whose predecessor is the same learner at the same instant, other value.
-    clash = (
-        (pl.col("learner_id") == pl.col("learner_id").shift(1))
-        & (pl.col("changed_at") == pl.col("changed_at").shift(1))
-        & (pl.col("is_active") != pl.col("is_active").shift(1))
-    ).fill_null(value=False)
-    keys = kept.filter(clash).select("learner_id", "changed_at")
-    conflicts = (
-        kept.join(keys, on=["learner_id", "changed_at"], how="semi")
-        .group_by("learner_id", "changed_at")
-        .agg(
-            pl.col("is_active").n_unique().alias("values"),
-            pl.col("line").filter(pl.col("is_active")).min().alias("yes"),
-            pl.col("line").filter(~pl.col("is_active")).min().alias("no"),
-        )
-        .filter(pl.col("values") > 1)
+    _refuse_conflicts(
+        kept,
+        ["learner_id"],
+        "is_active",
+        pl.format("learner '{}'", "learner_id"),
+        ("Yes", "No"),
+        source,
+        line_word,
     )
-    if not conflicts.is_empty():
-        errors = conflicts.select(
-            pl.max_horizontal("yes", "no").alias("line"),
-            pl.lit("is_active").alias("field"),
-            pl.format(
-                f"learner '{{}}' is set to Yes ({line_word} {{}}) and No ({line_word} "
-                "{}) at the same instant {}",
-                "learner_id",
-                "yes",
-                "no",
-                pl.col("changed_at").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ"),
-            ).alias("message"),
-        )
-        _raise_errors(errors, source, line_word)
     return StatusLog(kept, duplicates, source, events.height)
+
+
+def _refuse_conflicts(
+    kept: pl.DataFrame,
+    keys: Sequence[str],
+    flag: str,
+    subject: pl.Expr,
+    words: tuple[str, str],
+    source: str,
+    line_word: str,
+) -> None:
+    """Raise `LogFormatError` if one subject has both values at one instant.
+
+    ``kept`` is sorted by ``(*keys, changed_at, line)``; ``flag`` is its Boolean
+    column, ``words`` how its True and False are said in the message, and
+    ``subject`` the text that names a row's subject (e.g. ``learner 'L1'``).
+    The message names both lines.
+    """
+    same = pl.all_horizontal(pl.col(k) == pl.col(k).shift(1) for k in keys)
+    # Rows are sorted by (*keys, changed_at, line), so a conflict shows as a row
+    # whose predecessor is the same subject at the same instant, other value.
+    clash = (
+        same
+        & (pl.col("changed_at") == pl.col("changed_at").shift(1))
+        & (pl.col(flag) != pl.col(flag).shift(1))
+    ).fill_null(value=False)
+    at = [*keys, "changed_at"]
+    found = kept.filter(clash).select(at)
+    if found.is_empty():
+        return
+    conflicts = (
+        kept.join(found, on=at, how="semi")
+        .group_by(at)
+        .agg(
+            subject.first().alias("subject"),
+            pl.col("line").filter(pl.col(flag)).min().alias("yes"),
+            pl.col("line").filter(~pl.col(flag)).min().alias("no"),
+        )
+        .filter(pl.col("yes").is_not_null() & pl.col("no").is_not_null())
+    )
+    yes, no = words
+    errors = conflicts.select(
+        pl.max_horizontal("yes", "no").alias("line"),
+        pl.lit(flag).alias("field"),
+        pl.format(
+            f"{{}} is set to {yes} ({line_word} {{}}) and {no} ({line_word} {{}}) at "
+            "the same instant {}",
+            "subject",
+            "yes",
+            "no",
+            pl.col("changed_at").dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ"),
+        ).alias("message"),
+    )
+    _raise_errors(errors, source, line_word)
 
 
 def parse_activity_log(

@@ -1,0 +1,380 @@
+"""The e-Learning Active Learner meter (meter_sim.elearning), issue #15.1.
+
+The worked example below is billed by hand; the property test holds the engine
+equal to the event-by-event reference (`meter_sim.lifecycle.replay_elearning`).
+
+Status log (LRM, Australia/Sydney, +11:00 in summer): L1 Active 10 to 20 January
+2026, then inactive; L2 Active from 5 January. e-Learning enrolment log:
+
+- line 2: L1's E1 created Disabled on 12 January: not billed.
+- line 3: E1 enabled on 13 January (L1 LRM-active): L1 e-Learning Active from then.
+- line 4: E2 enabled on 1 February while L1 is LRM-inactive: refused, not applied.
+- line 5: E1 disabled on 10 February: L1 Enabled 13 January to 10 February, so
+  January (activated) and February (continuing, Enabled at the month's start).
+- line 6: E2 disabled on 5 March: E2 was never Enabled; nothing changes.
+- lines 7-8: L2's E3 enabled and disabled one second later on 6 January: still
+  January (activated): "enabling then disabling at once still meters".
+- line 9: L1's E4 enabled on 10 March, L1 LRM-inactive: refused.
+
+So the e-Learning meter bills January {L1, L2} = 2, February {L1} = 1, March and
+April none. The LRM meter bills January {L1, L2}, then {L2}. Plan: base 10.00,
+1 included LRM learner at 5.00 overage, 0 included e-Learning learners at 3.00:
+January 10.00 + 1 x 5.00 + 2 x 3.00 = 21.00; February 10.00 + 3.00 = 13.00; March
+and April 10.00 each: 54.00 in all.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import polars as pl
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from meter_sim.billing import bill
+from meter_sim.cli import app
+from meter_sim.elearning import read_elearning_log
+from meter_sim.exceptions import LogFormatError
+from meter_sim.lifecycle import (
+    EnrolmentEvent,
+    StatusEvent,
+    replay,
+    replay_elearning,
+)
+from meter_sim.logs import read_status_log
+from meter_sim.pricing import Plan
+from tests.helpers import status_log
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+runner = CliRunner()
+
+STATUS = """learner_id,changed_at,is_active
+L1,2026-01-10T09:00:00+11:00,yes
+L1,2026-01-20T09:00:00+11:00,no
+L2,2026-01-05T09:00:00+11:00,yes
+"""
+
+ENROLMENTS = """learner_id,enrolment_id,changed_at,enabled
+L1,E1,2026-01-12T09:00:00+11:00,no
+L1,E1,2026-01-13T09:00:00+11:00,yes
+L1,E2,2026-02-01T09:00:00+11:00,yes
+L1,E1,2026-02-10T09:00:00+11:00,no
+L1,E2,2026-03-05T09:00:00+11:00,no
+L2,E3,2026-01-06T09:00:00+11:00,yes
+L2,E3,2026-01-06T09:00:01+11:00,no
+L1,E4,2026-03-10T09:00:00+11:00,yes
+"""
+
+PLAN = Plan(
+    name="Both meters",
+    currency="AUD",
+    base_fee=Decimal("10.00"),
+    included_learners=1,
+    overage_price=Decimal("5.00"),
+    included_elearning_learners=0,
+    elearning_overage_price=Decimal("3.00"),
+)
+
+JAN, FEB, MAR, APR = (date(2026, m, 1) for m in (1, 2, 3, 4))
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "status.csv").write_text(STATUS)
+    (tmp_path / "elearning.csv").write_text(ENROLMENTS)
+    return {"status": tmp_path / "status.csv", "elearning": tmp_path / "elearning.csv"}
+
+
+def rows(frame: pl.DataFrame) -> list[tuple[str, str, str]]:
+    return [
+        (learner, f"{month:%Y-%m}", str(reason))
+        for learner, month, reason in frame.select(
+            "learner_id", "month", "reason"
+        ).iter_rows()
+    ]
+
+
+def test_the_worked_example_bills_both_meters(files: dict[str, Path]) -> None:
+    result = bill(
+        read_status_log(files["status"]),
+        plan=PLAN,
+        first_month=JAN,
+        last_month=APR,
+        elearning=read_elearning_log(files["elearning"]),
+    )
+    assert result.elearning is not None
+    assert rows(result.elearning.learner_months) == [
+        ("L1", "2026-01", "activated"),
+        ("L1", "2026-02", "continuing"),
+        ("L2", "2026-01", "activated"),
+    ]
+    assert rows(result.learner_months) == [
+        ("L1", "2026-01", "created_active"),
+        ("L2", "2026-01", "created_active"),
+        ("L2", "2026-02", "carried_over"),
+        ("L2", "2026-03", "carried_over"),
+        ("L2", "2026-04", "carried_over"),
+    ]
+    monthly = result.monthly
+    assert monthly["elearning_learners"].to_list() == [2, 1, 0, 0]
+    assert monthly["billable_learners"].to_list() == [2, 1, 1, 1]
+    assert monthly["total"].to_list() == [
+        Decimal("21.00"),
+        Decimal("13.00"),
+        Decimal("10.00"),
+        Decimal("10.00"),
+    ]
+    lines = [
+        (x.period_start, x.quantity, x.amount)
+        for x in result.invoice.lines
+        if x.kind == "elearning_overage"
+    ]
+    assert lines == [(JAN, 2, Decimal("6.00")), (FEB, 1, Decimal("3.00"))]
+    assert result.invoice.total_ex_tax == Decimal("54.00")
+    # The two refused enablings, with their lines; every row used or rejected.
+    refused = result.rejected.filter(pl.col("source") == str(files["elearning"]))
+    assert refused["line"].to_list() == [4, 9]
+    assert refused["reason"][0] == (
+        "enabling e-Learning enrolment 'E2' at 2026-02-01T09:00:00+11:00 rejected: "
+        "learner 'L1' is inactive (status line 3); enabling an enrolment is a data "
+        "change, which needs the learner Active"
+    )
+    assert result.inputs.rows()[-1] == (
+        f"{files['elearning']} (e-Learning log)",
+        8,
+        6,
+        2,
+    )
+
+
+def test_bill_command_with_the_elearning_log(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "elearning-months.csv"
+    result = runner.invoke(
+        app,
+        [
+            "bill", str(files["status"]), "--elearning", str(files["elearning"]),
+            "--included", "1", "--overage-price", "5.00",
+            "--elearning-included", "0", "--elearning-overage-price", "3.00",
+            "--through", "2026-04", "--format", "json",
+            "--elearning-learner-months", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [m["elearning_learners"] for m in document["months"]] == [2, 1, 0, 0]
+    assert "elearning_learner_months" not in document  # written to the file
+    with out.open() as handle:
+        written = list(csv.DictReader(handle))
+    assert [(r["learner_id"], r["month"], r["reason"]) for r in written] == [
+        ("L1", "2026-01", "activated"),
+        ("L1", "2026-02", "continuing"),
+        ("L2", "2026-01", "activated"),
+    ]
+    assert "3 e-Learning learner-months written" in result.stderr
+
+
+def test_bill_command_prices_and_needs_the_elearning_tier(
+    files: dict[str, Path],
+) -> None:
+    args = ["bill", str(files["status"]), "--elearning", str(files["elearning"])]
+    priced = runner.invoke(
+        app,
+        [
+            *args, "--included", "1", "--overage-price", "5.00",
+            "--elearning-included", "0", "--elearning-overage-price", "3.00",
+            "--through", "2026-04", "--format", "json",
+        ],
+    )  # fmt: skip
+    assert priced.exit_code == 0, priced.stderr
+    # No base fee on a command-line plan: January 1 x 5.00 + 2 x 3.00 = 11.00,
+    # February 1 x 3.00; the LRM learner of later months is the included one.
+    totals = [m["total"] for m in json.loads(priced.stdout)["months"]]
+    assert totals == ["11.00", "3.00", "0.00", "0.00"]
+    # LRM prices alone do not price e-Learning overage: a clear error, not 0.00.
+    unpriced = runner.invoke(app, [*args, "--included", "1", "--overage-price", "5"])
+    assert unpriced.exit_code == 2
+    assert "e-Learning" in unpriced.stderr
+    assert "Traceback" not in unpriced.stderr
+    half = runner.invoke(app, [*args, "--elearning-included", "3"])
+    assert half.exit_code == 2
+    assert "go together" in half.stderr
+    usage_only = runner.invoke(app, [*args, "--format", "json"])
+    assert usage_only.exit_code == 0, usage_only.stderr
+    months = json.loads(usage_only.stdout)["months"]
+    assert [m["elearning_learners"] for m in months] == [2, 1, 0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "learner_id,changed_at,enabled\nL1,2026-01-01T00:00:00Z,yes\n",
+            "missing column(s) `enrolment_id`",
+        ),
+        (
+            "learner_id,enrolment_id,changed_at,enabled\nL1, ,2026-01-01T00:00:00Z,yes\n",
+            ":2: `enrolment_id`: blank",
+        ),
+        (
+            "learner_id,enrolment_id,changed_at,enabled\nL1,E1,2026-01-01T00:00:00Z,on\n",
+            ":2: `enabled`: expected one of true, yes, y, 1, false, no, n, 0; got 'on'",
+        ),
+        (
+            "learner_id,enrolment_id,changed_at,enabled\n"
+            "L1,E1,2026-01-01T00:00:00Z,yes\nL2,E1,2026-01-02T00:00:00Z,no\n",
+            ":3: `enrolment_id`: enrolment 'E1' is listed under learners 'L1' and "
+            "'L2' (lines 2, 3); an enrolment belongs to one learner",
+        ),
+        (
+            "learner_id,enrolment_id,changed_at,enabled\n"
+            "L1,E1,2026-01-01T00:00:00Z,yes\nL1,E1,2026-01-01T00:00:00Z,no\n",
+            ":3: `enabled`: enrolment 'E1' of learner 'L1' is set to Enabled (line 2) "
+            "and Disabled (line 3) at the same instant 2026-01-01T00:00:00Z",
+        ),
+        (
+            "learner_id,enrolment_id,changed_at,enabled\nL1,E1,2026-01-01 09:00,yes\n",
+            ":2: `changed_at`:",
+        ),
+    ],
+)
+def test_bad_enrolment_logs_get_a_clear_error(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "elearning.csv"
+    path.write_text(text)
+    with pytest.raises(LogFormatError) as info:
+        read_elearning_log(path)
+    assert message in str(info.value)
+    assert str(info.value).startswith(str(path))
+
+
+def test_duplicates_and_blank_records_are_counted_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "elearning.csv"
+    path.write_text(
+        "learner_id,enrolment_id,changed_at,enabled\n"
+        "L1,E1,2026-01-01T00:00:00Z,yes\n"
+        ",,,\n"
+        "L1,E1,2026-01-01T00:00:00Z,YES\n"
+    )
+    log = read_elearning_log(path)
+    assert log.rows_read == 3
+    assert log.events.height == 1
+    assert log.rejected.select("line", "reason").rows() == [
+        (3, "blank record (every field empty); not used"),
+        (4, "duplicate of line 2; counted once"),
+    ]
+
+
+def test_a_typed_parquet_enrolment_log_reads_like_csv(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    from_csv = read_elearning_log(files["elearning"])
+    path = tmp_path / "elearning.parquet"
+    pl.read_csv(files["elearning"]).select(
+        "learner_id",
+        "enrolment_id",
+        pl.col("changed_at").str.to_datetime(time_zone="UTC"),
+        pl.col("enabled") == "yes",
+    ).write_parquet(path)
+    typed = read_elearning_log(path)
+    assert typed.events.drop("line").equals(from_csv.events.drop("line"))
+    assert typed.events["line"].to_list() == [x - 1 for x in from_csv.events["line"]]
+
+
+# --- the differential test against the event-by-event reference -----------------
+
+ZONE = "Australia/Sydney"
+BASE = datetime(2025, 12, 31, 12, 0, tzinfo=UTC)  # 23:00 on 31 December in Sydney
+
+
+@st.composite
+def logs(
+    draw: st.DrawFn,
+) -> tuple[list[tuple[str, datetime, bool]], list[EnrolmentEvent]]:
+    """A small status log and enrolment log around month edges, no conflicts."""
+    learners = [f"L{k}" for k in range(draw(st.integers(1, 4)))]
+    offsets = st.sampled_from([0, 1, 3_600, 86_400, 2_678_400, 2_682_000, 5_000_000])
+    status: dict[tuple[str, datetime], bool] = {}
+    for learner in learners:
+        for _ in range(draw(st.integers(0, 4))):
+            at = BASE + timedelta(seconds=draw(offsets) + draw(st.integers(0, 3)))
+            status.setdefault((learner, at), draw(st.booleans()))
+    enrolments: dict[tuple[str, str, datetime], bool] = {}
+    for learner in learners:
+        for k in range(draw(st.integers(0, 3))):
+            for _ in range(draw(st.integers(1, 4))):
+                at = BASE + timedelta(seconds=draw(offsets) + draw(st.integers(0, 3)))
+                enrolments.setdefault(
+                    (learner, f"{learner}-E{k}", at), draw(st.booleans())
+                )
+    return (
+        [(learner, at, value) for (learner, at), value in status.items()],
+        [EnrolmentEvent(who, e, at, on) for (who, e, at), on in enrolments.items()],
+    )
+
+
+def write_enrolments(path: Path, events: list[EnrolmentEvent]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["learner_id", "enrolment_id", "changed_at", "enabled"])
+        for e in events:
+            writer.writerow(
+                [e.learner_id, e.enrolment_id, e.changed_at.isoformat(), e.enabled]
+            )
+
+
+@settings(max_examples=max(10, settings().max_examples // 2))
+@given(case=logs(), with_status=st.booleans())
+def test_the_meter_equals_the_event_by_event_replay(
+    case: tuple[list[tuple[str, datetime, bool]], list[EnrolmentEvent]],
+    with_status: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    status_rows, enrolments = case
+    path = tmp_path_factory.mktemp("elearning") / "elearning.csv"
+    write_enrolments(path, enrolments)
+    first, last = date(2026, 1, 1), date(2026, 3, 1)
+    learners = None
+    if with_status:
+        events = [StatusEvent(learner, at, value) for learner, at, value in status_rows]
+        learners = replay(events).learners
+    expected, refused = replay_elearning(enrolments, learners, ZONE, first, last)
+    if with_status and not status_rows:
+        return  # an empty status log cannot be billed; nothing to compare
+    status = (
+        status_log(*status_rows)
+        if with_status
+        else status_log(("nobody", BASE, False))  # the meter alone: no status given
+    )
+    from meter_sim.elearning import meter_elearning
+
+    got = meter_elearning(
+        read_elearning_log(path),
+        status.events if with_status else None,
+        timezone=ZONE,
+        first=first,
+        last=last,
+    )
+    assert sorted(rows(got.learner_months)) == sorted(
+        (learner, f"{month:%Y-%m}", reason)
+        for learner, months in expected.items()
+        for month, reason in months
+    )
+    assert got.rejected.height == len(refused)
+    counts = dict(got.usage.iter_rows())
+    for month in (first, date(2026, 2, 1), last):
+        assert counts[month] == sum(
+            any(m == month for m, _ in months) for months in expected.values()
+        )
+    event(f"status given: {with_status}; refused: {len(refused) > 0}")
+    event(f"billed learner-months: {min(got.learner_months.height, 3)}")
