@@ -73,6 +73,7 @@ from meter_sim._yaml import (
     to_scenario_error,
     validation_problems,
 )
+from meter_sim.elearning import ELEARNING_SCHEMA
 from meter_sim.exceptions import ScenarioError
 from meter_sim.lifecycle import ActivityKind, Channel, ReadKind
 from meter_sim.logs import (
@@ -364,6 +365,39 @@ class ActivityEntry(_Strict):
     scheduled: StrictBool = False
 
 
+class EnrolmentEntry(_Strict):
+    """One change of a learner's e-Learning enrolment [1]_.
+
+    Parameters
+    ----------
+    at : datetime
+        When; read by `parse_instant` and held in UTC. [UTC]
+    enrolment : str
+        The enrolment's id, unique to this learner (an integer is read as its
+        decimal text). An enrolment's first entry creates it: ``enabled: no``
+        for a new enrolment (they start Disabled), ``yes`` when an enrolment
+        rule enables it at once.
+    enabled : bool
+        The enrolment's Enabled after the change (YAML ``yes``/``no``).
+    channel : Channel
+        Where the change came from. Default ``ui``.
+    actor : str or None
+        Who made it.
+
+    References
+    ----------
+    .. [1] Wisenet, "e-Learning Active Learners" (``reference/domain-research.md``
+       section 2.9): new enrolments start Disabled until enabled by hand or by
+       an Elearning Enrolment Rule.
+    """
+
+    at: Instant
+    enrolment: LearnerId
+    enabled: StrictBool
+    channel: Channel = Channel.UI
+    actor: str | None = None
+
+
 class LearnerSpec(_Strict):
     """A learner record: its id, Is Active history and activities.
 
@@ -384,12 +418,17 @@ class LearnerSpec(_Strict):
     course_end : datetime or None
         End of the learner's enrolment, for strategies that follow the course
         (``course_window``, ``batched``); read like ``at``. [UTC]
+    elearning : tuple of EnrolmentEntry
+        e-Learning enrolment changes, possibly none: the second meter
+        (`meter_sim.elearning`). Enabling one while the learner is Inactive is
+        a data change, rejected and reported.
     """
 
     id: LearnerId
     name: str | None = None
     status: tuple[StatusEntry, ...] = Field(min_length=1)
     activities: tuple[ActivityEntry, ...] = ()
+    elearning: tuple[EnrolmentEntry, ...] = ()
     course_end: Instant | None = None
 
 
@@ -663,6 +702,36 @@ class Scenario:
             for j, entry in enumerate(learner.activities)
         ]
         return pl.DataFrame(rows, schema=ACTIVITY_SCHEMA, orient="row")
+
+    def elearning_frame(self) -> pl.DataFrame | None:
+        """The e-Learning enrolment log the scenario describes, or None if none.
+
+        Returns
+        -------
+        polars.DataFrame or None
+            In file order, the columns of `meter_sim.elearning.ELEARNING_SCHEMA`:
+            ``line`` Int64 (the YAML line of the entry), ``learner_id``,
+            ``enrolment_id`` String, ``changed_at`` Datetime("us", "UTC"),
+            ``enabled`` Boolean, ``event_id`` (null), ``channel``, ``actor``
+            String. None when no learner has an ``elearning`` entry.
+        """
+        rows = [
+            (
+                self._line(("learners", i, "elearning", j)),
+                learner.id,
+                entry.enrolment,
+                entry.at,
+                entry.enabled,
+                None,
+                str(entry.channel),
+                entry.actor,
+            )
+            for i, learner in enumerate(self.learners)
+            for j, entry in enumerate(learner.elearning)
+        ]
+        if not rows:
+            return None
+        return pl.DataFrame(rows, schema=ELEARNING_SCHEMA, orient="row")
 
     def learners_frame(self) -> pl.DataFrame:
         """Each learner's creation and course end, for status-management strategies.

@@ -99,6 +99,17 @@ FIELD_DOCS: Final[dict[str, dict[str, str]]] = {
         "the learner's needs for strategies.",
         "course_end": "End of the enrolment, for course_window and batched; a "
         "date-time like `at`. [local time]",
+        "elearning": "e-Learning enrolment changes (the second meter); enabling "
+        "one while the learner is Inactive is rejected.",
+    },
+    "EnrolmentEntry": {
+        "at": "When the enrolment changes: ISO-8601 date-time; without an offset, "
+        "local time in `timezone`. [local time]",
+        "enrolment": "The enrolment's id, unique to the learner; its first entry "
+        "creates it (new enrolments start Disabled: `enabled: no`).",
+        "enabled": "The enrolment's Enabled after the change: yes/no.",
+        "channel": "Where the change came from. Default ui.",
+        "actor": "Who made the change.",
     },
     "StatusEntry": {
         "at": "When the status changes: ISO-8601 date-time; without an offset, "
@@ -226,7 +237,7 @@ def _annotate(definitions: dict[str, Any]) -> None:
 
 def _patch_scenario(definitions: dict[str, Any], root: dict[str, Any]) -> None:
     """Say in JSON Schema what the scenario's custom validators accept."""
-    for model in ("StatusEntry", "ActivityEntry"):
+    for model in ("StatusEntry", "ActivityEntry", "EnrolmentEntry"):
         definitions[model]["properties"]["at"] |= _INSTANT
     course_end = definitions["LearnerSpec"]["properties"]["course_end"]
     course_end["anyOf"] = [dict(_INSTANT), {"type": "null"}]
@@ -236,10 +247,11 @@ def _patch_scenario(definitions: dict[str, Any], root: dict[str, Any]) -> None:
         ("Intake", "month"),
     ):
         definitions[model]["properties"][field] |= _MONTH
-    learner_id = definitions["LearnerSpec"]["properties"]["id"]
-    learner_id.pop("type")
-    learner_id.pop("minLength")
-    learner_id["anyOf"] = [{"type": "string", "minLength": 1}, {"type": "integer"}]
+    for model, field in (("LearnerSpec", "id"), ("EnrolmentEntry", "enrolment")):
+        identifier = definitions[model]["properties"][field]
+        identifier.pop("type")
+        identifier.pop("minLength")
+        identifier["anyOf"] = [{"type": "string", "minLength": 1}, {"type": "integer"}]
     kinds = [*(k.value for k in ActivityKind), *(k.value for k in ReadKind)]
     definitions["ActivityEntry"]["properties"]["kind"]["enum"] = kinds
     root["properties"]["plan"]["anyOf"] = [

@@ -29,6 +29,7 @@ import csv
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -37,7 +38,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from meter_sim.billing import bill
+from meter_sim.billing import bill, run_scenario
 from meter_sim.cli import app
 from meter_sim.elearning import read_elearning_log
 from meter_sim.exceptions import LogFormatError
@@ -49,10 +50,11 @@ from meter_sim.lifecycle import (
 )
 from meter_sim.logs import read_status_log
 from meter_sim.pricing import Plan
+from meter_sim.scenario import load_scenario
 from tests.helpers import status_log
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from meter_sim.billing import Bill
 
 runner = CliRunner()
 
@@ -378,3 +380,106 @@ def test_the_meter_equals_the_event_by_event_replay(
         )
     event(f"status given: {with_status}; refused: {len(refused) > 0}")
     event(f"billed learner-months: {min(got.learner_months.height, 3)}")
+
+
+# --- the example scenario: through `run` and through `bill --elearning` ----------
+
+EXAMPLE = Path(__file__).parents[1] / "scenarios" / "elearning.yaml"
+
+EXAMPLE_LRM = {
+    "A": ["2026-01", "2026-02", "2026-03", "2026-04"],
+    "B": ["2026-01", "2026-02"],
+    "C": ["2026-02", "2026-03", "2026-04"],
+    "D": ["2026-03"],
+}
+EXAMPLE_ELEARNING = [  # worked by hand in the scenario's header
+    ("A", "2026-01", "activated"),
+    ("A", "2026-02", "continuing"),
+    ("A", "2026-03", "continuing"),
+    ("B", "2026-01", "activated"),
+    ("B", "2026-02", "continuing"),
+    ("B", "2026-03", "continuing"),
+    ("B", "2026-04", "continuing"),
+    ("C", "2026-02", "activated"),
+    ("D", "2026-03", "activated"),
+]
+
+
+def check_example(result: Bill) -> None:
+    lrm: dict[str, list[str]] = {}
+    for learner, month, _ in rows(result.learner_months):
+        lrm.setdefault(learner, []).append(month)
+    assert lrm == EXAMPLE_LRM
+    assert result.elearning is not None
+    assert rows(result.elearning.learner_months) == EXAMPLE_ELEARNING
+    assert result.monthly["billable_learners"].to_list() == [2, 3, 3, 2]
+    assert result.monthly["elearning_learners"].to_list() == [2, 3, 3, 1]
+    assert result.monthly["total"].to_list() == [
+        Decimal("104.00"),
+        Decimal("118.00"),
+        Decimal("118.00"),
+        Decimal("100.00"),
+    ]
+    assert result.invoice.total_ex_tax == Decimal("440.00")
+    # Overage in arrears: January's e-Learning overage (1 x 4.00) is on the
+    # invoice of 1 February, beside February's base fee (in advance).
+    february = result.invoice.by_invoice_date()[FEB]
+    assert sorted((x.kind, x.period_start, x.amount) for x in february) == [
+        ("base_subscription", FEB, Decimal("100.00")),
+        ("elearning_overage", JAN, Decimal("4.00")),
+    ]
+    refused = result.rejected.filter(pl.col("reason").str.contains("e-Learning"))
+    assert refused["reason"].str.extract(r"enrolment '([^']+)'").to_list() == [
+        "B-E2",
+        "D-E2",
+    ]
+
+
+def test_the_example_scenario_runs_as_worked_by_hand() -> None:
+    check_example(run_scenario(load_scenario(EXAMPLE)))
+    result = runner.invoke(app, ["run", str(EXAMPLE), "--learners", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [m["elearning_learners"] for m in document["months"]] == [2, 3, 3, 1]
+    assert [
+        (r["learner_id"], r["month"], r["reason"])
+        for r in document["elearning_learner_months"]
+    ] == EXAMPLE_ELEARNING
+
+
+def test_the_example_billed_from_exported_logs_is_the_same(tmp_path: Path) -> None:
+    scenario = load_scenario(EXAMPLE)
+    status, enrolments = tmp_path / "status.csv", tmp_path / "elearning.csv"
+    scenario.status_frame().select("learner_id", "changed_at", "is_active").write_csv(
+        status
+    )
+    frame = scenario.elearning_frame()
+    assert frame is not None
+    frame.select("learner_id", "enrolment_id", "changed_at", "enabled").write_csv(
+        enrolments
+    )
+    result = bill(
+        read_status_log(status),
+        plan=scenario.plan,
+        timezone=scenario.timezone,
+        first_month=JAN,
+        last_month=APR,
+        elearning=read_elearning_log(enrolments),
+    )
+    check_example(result)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "name: both\ncurrency: AUD\nbase_fee: 100.00\nincluded_learners: 2\n"
+        "overage_price: 10.00\nincluded_elearning_learners: 1\n"
+        "elearning_overage_price: 4.00\n"
+    )
+    command = runner.invoke(
+        app,
+        [
+            "bill", str(status), "--elearning", str(enrolments), "--plan", str(plan),
+            "--from", "2026-01", "--through", "2026-04", "--format", "json",
+        ],
+    )  # fmt: skip
+    assert command.exit_code == 0, command.stderr
+    totals = [m["total"] for m in json.loads(command.stdout)["months"]]
+    assert totals == ["104.00", "118.00", "118.00", "100.00"]

@@ -356,7 +356,7 @@ def test_unknown_key_with_position_and_caret() -> None:
     error = info.value
     assert str(error) == (
         f"{path}:6:5: learners.0.nmae: unknown key `nmae`; expected one of id, name, "
-        "status, activities, course_end\n"
+        "status, activities, elearning, course_end\n"
         "    5 |   - id: L1\n"
         "    6 |     nmae: entered in April\n"
         "      |     ^ unknown key `nmae`"
