@@ -354,15 +354,26 @@ def _print_bill(
         )
 
 
+INVOICE_EXTRAS = (
+    ("one_off", "one-off fees"),
+    ("direct_debit_surcharge", "direct-debit surcharge"),
+    ("minimum_spend_true_up", "minimum-spend true-up"),
+)
+"""Invoice line kinds outside the monthly bill's ``total``, as the table names them."""
+
+
 def _print_invoice_totals(result: Bill) -> None:
-    """The invoice's minimum-spend true-up and tax, when the plan has either."""
+    """Invoice lines the monthly bill leaves out, and the tax, when there are any.
+
+    Those lines are one-off fees, the direct-debit surcharge and the
+    minimum-spend true-up (`INVOICE_EXTRAS`).
+    """
     bill, plan = result.invoice, result.plan
-    true_up = bill.amount("minimum_spend_true_up")
-    if not (true_up or plan.tax_rate):
+    extras = [(label, bill.amount(kind)) for kind, label in INVOICE_EXTRAS]
+    parts = [f"{label}: {plan.currency} {amount}" for label, amount in extras if amount]
+    if not (parts or plan.tax_rate):
         return
-    parts = [f"ex {plan.tax_name}: {plan.currency} {bill.total_ex_tax}"]
-    if true_up:
-        parts.insert(0, f"minimum-spend true-up: {plan.currency} {true_up}")
+    parts.append(f"ex {plan.tax_name}: {plan.currency} {bill.total_ex_tax}")
     if plan.tax_rate:
         parts += [
             f"{plan.tax_name}: {plan.currency} {bill.tax}",
@@ -382,6 +393,7 @@ def _invoice_document(result: Bill) -> dict[str, Any]:
             "unit_price": str(line.unit_price),
             "amount": str(line.amount),
             "description": line.description,
+            "invoice_date": line.invoice_date.isoformat(),
         }
         for line in bill.lines
     ]

@@ -69,6 +69,7 @@ def test_bill_json_follows_the_design_to_the_letter(
     assert invoice["lines"][1] == {
         "kind": "overage", "period_start": "2018-04-01", "period_end": "2018-04-30",
         "quantity": 1, "unit_price": "7.50", "amount": "7.50", "description": "overage @ 7.50",
+        "invoice_date": "2018-05-01",
     }  # fmt: skip
     assert document["timezone"] == "Australia/Sydney"
     assert document["currency"] == "AUD"
@@ -853,3 +854,40 @@ def test_any_ids_round_trip_the_json(ids: list[str]) -> None:
     assert {row["month"] for row in months} == {"2018-04"}
     assert [row["line"] for row in document["rejected"]] == [len(ids) + 1]
     assert document["months"][0]["billable_learners"] == len(ids)
+
+
+TERMS_PLAN = """name: Terms
+currency: AUD
+base_fee: 100.00
+included_learners: 1
+overage_price: 10.00
+direct_debit_surcharge: 0.015
+term_start: 2018-04
+implementation_fee: 500.00
+onboarding_fee: 250.00
+"""
+
+
+def test_bill_shows_the_plan_terms_lines(status_csv: Path, tmp_path: Path) -> None:
+    # April to June 2018: L1 and L2 in April (1 over the tier: 10.00), L2 in May
+    # and June. Base 3 x 100.00; the 1.5% direct-debit surcharge 3 x 1.50 = 4.50;
+    # one-off 500.00 + 250.00 in April, the term's first month. Ex tax: 300.00 +
+    # 10.00 + 4.50 + 750.00 = 1064.50. April's overage is invoiced on 1 May.
+    plan = tmp_path / "terms.yaml"
+    plan.write_text(TERMS_PLAN)
+    args = ("bill", str(status_csv), "--plan", str(plan), "--through", "2018-06")
+    code, out, _ = invoke(*args)
+    assert code == 0
+    flat = " ".join(out.split())
+    assert "Total for the period: AUD 310.00" in flat
+    assert (
+        "Invoice: one-off fees: AUD 750.00; direct-debit surcharge: AUD 4.50; "
+        "ex tax: AUD 1064.50"
+    ) in flat
+    code, out, _ = invoke(*args, "--format", "json")
+    assert code == 0
+    lines = json.loads(out)["invoice"]["lines"]
+    dated = [(x["kind"], x["period_start"], x["invoice_date"]) for x in lines]
+    assert ("overage", "2018-04-01", "2018-05-01") in dated
+    assert ("one_off", "2018-04-01", "2018-04-01") in dated
+    assert json.loads(out)["invoice"]["total_ex_tax"] == "1064.50"
