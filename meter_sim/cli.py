@@ -29,8 +29,8 @@ from meter_sim._typing import (  # typer reads them at run time
     OutputFormat,
 )
 from meter_sim.billing import DEFAULT_TIMEZONE, bill, check_timezone, run_scenario
-from meter_sim.elearning import read_elearning_log
-from meter_sim.exceptions import LogFormatError, MeterSimError
+from meter_sim.elearning import prepare_elearning_log, read_elearning_log
+from meter_sim.exceptions import LogFormatError, MeterSimError, PricingError
 from meter_sim.lifecycle import Policy
 from meter_sim.logs import (
     REJECTED_SCHEMA,
@@ -39,7 +39,7 @@ from meter_sim.logs import (
     read_activity_log,
     read_status_log,
 )
-from meter_sim.pricing import Plan, annual_costs, compare_plans
+from meter_sim.pricing import Plan, annual_costs, compare_plans, invoice
 from meter_sim.scenario import PLANS_FOLDER, load_plan, load_price_book, load_scenario
 from meter_sim.strategies import STRATEGIES
 
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from meter_sim.datasets.oulad import OuladComparison, OuladData
     from meter_sim.elearning import ElearningLog
     from meter_sim.logs import ActivityLog, StatusLog
+    from meter_sim.pricing import InvoiceLineKind
     from meter_sim.reconcile import Reconciliation
     from meter_sim.scenario import Scenario
     from meter_sim.simulate import Forecast
@@ -354,7 +355,7 @@ def _print_bill(
         )
 
 
-INVOICE_EXTRAS = (
+INVOICE_EXTRAS: tuple[tuple[InvoiceLineKind, str], ...] = (
     ("one_off", "one-off fees"),
     ("direct_debit_surcharge", "direct-debit surcharge"),
     ("minimum_spend_true_up", "minimum-spend true-up"),
@@ -1122,8 +1123,10 @@ def plans_command(
         if chart is not None:
             _refuse_overwrite(chart, "--chart", source, *_plan_files(source), folder)
         result = _usage_for_plans(source, timezone, naive_timezone, first, last)
-        plans = load_price_book(folder)
-        usage = result.monthly.select("month", "billable_learners")
+        usage = result.monthly.select(
+            "month", *(c for c in USAGE_COLUMNS if c in result.monthly.columns)
+        )
+        plans, not_priced = _priceable(usage, load_price_book(folder), folder)
         table = compare_plans(usage, plans)
         if chart is not None:
             from meter_sim import charts
@@ -1135,7 +1138,7 @@ def plans_command(
             )
     except MeterSimError as exc:
         raise _fail(exc) from None
-    _print_comparison(table, result, output)
+    _print_comparison(table, result, output, not_priced)
     _print_inputs(
         result.inputs,
         None if output == "json" else result.rejected,
@@ -1143,6 +1146,37 @@ def plans_command(
     )
     if chart is not None:
         errors.print(_safe(f"chart of annual cost per plan written to {chart}"))
+
+
+USAGE_COLUMNS = ("billable_learners", "elearning_learners")
+"""The usage `plans` prices: both meters' counts, where the bill has them."""
+
+
+def _priceable(
+    usage: pl.DataFrame, plans: dict[str, Plan], folder: Path
+) -> tuple[dict[str, Plan], dict[str, str]]:
+    """The plans that can price ``usage``, and why each other one cannot.
+
+    A plan without an e-Learning price cannot price e-Learning learners over its
+    tier (`meter_sim.pricing`); it is named, not priced at zero. Raises
+    `LogFormatError` when no plan of ``folder`` can price the usage.
+    """
+    priced, refused = {}, {}
+    for name, plan in plans.items():
+        try:
+            invoice(usage, plan)
+        except PricingError as exc:
+            refused[name] = str(exc)
+        else:
+            priced[name] = plan
+    if not priced:
+        name, why = next(iter(refused.items()))
+        msg = (
+            f"{folder}: no plan of the price book can price this usage "
+            f"({', '.join(refused)}); {name}: {why}"
+        )
+        raise LogFormatError(msg, source=str(folder))
+    return priced, refused
 
 
 def _price_book_of(source: Path, price_book: Path | None) -> Path:
@@ -1166,12 +1200,16 @@ def _usage_for_plans(
         scenario = load_scenario(source)
         result = run_scenario(scenario)
         if first or last:
+            enrolments = scenario.elearning_frame()
             result = bill(
                 prepare_status_log(scenario.status_frame(), str(source)),
                 plan=USAGE_ONLY,
                 timezone=scenario.timezone,
                 first_month=first or result.first_month,
                 last_month=last or result.last_month,
+                elearning=None
+                if enrolments is None
+                else prepare_elearning_log(enrolments, str(source)),
             )
         return result
     check_timezone(timezone, field="--timezone")
@@ -1184,13 +1222,19 @@ def _usage_for_plans(
     return result
 
 
-def _print_comparison(table: pl.DataFrame, result: Bill, output: OutputFormat) -> None:
+def _print_comparison(
+    table: pl.DataFrame,
+    result: Bill,
+    output: OutputFormat,
+    not_priced: dict[str, str],
+) -> None:
     if output == "json":
         document = {
             "timezone": result.timezone,
             "from": f"{result.first_month:%Y-%m}",
             "through": f"{result.last_month:%Y-%m}",
             "plans": _as_text(table).to_dicts(),
+            "not_priced": not_priced,
             "inputs": result.inputs.to_dicts(),
             "rejected": result.rejected,
         }
@@ -1213,6 +1257,8 @@ def _print_comparison(table: pl.DataFrame, result: Bill, output: OutputFormat) -
         f"{result.first_month:%Y-%m} to {result.last_month:%Y-%m} "
         f"({result.timezone}); cheapest first; amounts in {currencies}",
     )
+    for name, why in not_priced.items():
+        console.print(_safe(f"not priced: {name}: {why}"))
 
 
 @app.command("compare")

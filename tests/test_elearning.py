@@ -483,3 +483,38 @@ def test_the_example_billed_from_exported_logs_is_the_same(tmp_path: Path) -> No
     assert command.exit_code == 0, command.stderr
     totals = [m["total"] for m in json.loads(command.stdout)["months"]]
     assert totals == ["104.00", "118.00", "118.00", "100.00"]
+
+
+def test_plans_prices_both_meters_and_names_a_plan_that_cannot(
+    tmp_path: Path,
+) -> None:
+    # The example's usage (LRM 2, 3, 3, 2; e-Learning 2, 3, 3, 1) under its own
+    # plan gives 440.00 (worked in the scenario's header); a plan with no
+    # e-Learning price cannot price 1 e-Learning learner over its tier of 0.
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "both.yaml").write_text(
+        "name: Both\ncurrency: AUD\nbase_fee: 100.00\nincluded_learners: 2\n"
+        "overage_price: 10.00\nincluded_elearning_learners: 1\n"
+        "elearning_overage_price: 4.00\n"
+    )
+    (book / "lrm-only.yaml").write_text(
+        "name: LRM only\ncurrency: AUD\nbase_fee: 90.00\nincluded_learners: 2\n"
+        "overage_price: 10.00\n"
+    )
+    result = runner.invoke(
+        app, ["plans", str(EXAMPLE), "--price-book", str(book), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [(p["plan"], p["total_ex_tax"]) for p in document["plans"]] == [
+        ("both", "440.00")
+    ]
+    assert list(document["not_priced"]) == ["lrm-only"]
+    assert "states no e-Learning overage price" in document["not_priced"]["lrm-only"]
+    (book / "both.yaml").unlink()
+    alone = runner.invoke(app, ["plans", str(EXAMPLE), "--price-book", str(book)])
+    assert alone.exit_code == 2
+    assert "no plan of the price book can price this usage (lrm-only)" in (
+        " ".join(alone.stderr.split())
+    )
