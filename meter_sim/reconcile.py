@@ -514,6 +514,7 @@ class Reconciliation:
         ``expected_amount`` (the plan's price of the expected count),
         ``invoiced_amount`` (null if the invoice gives none),
         ``plan_amount_for_invoiced`` (the plan's price of the invoiced count),
+        each price at the tier in force that month (`Plan.in_force`),
         ``amount_difference`` (invoiced, or else the plan's price of the invoiced
         count, minus expected) [currency, before tax and true-up]; ``findings``
         String: each difference explained, one per line (empty when ok).
@@ -760,7 +761,7 @@ def _findings(
     if amount is not None and amount != planned:
         assert isinstance(amount, Decimal)
         assert isinstance(planned, Decimal)
-        notes.append(_amount_note(amount, planned, invoiced, plan))
+        notes.append(_amount_note(amount, planned, invoiced, month, plan))
     return notes
 
 
@@ -770,8 +771,47 @@ def _price_text(price: Decimal) -> str:
     return str(price) if isinstance(exponent, int) and exponent < -2 else f"{price:.2f}"
 
 
-def _amount_note(amount: Decimal, planned: Decimal, invoiced: int, plan: Plan) -> str:
-    """Why a month's amount is not the plan's price for the invoiced count."""
+def _tier_name(index: int, plan: Plan) -> str:
+    """The plan's tier before its changes (0), or that of its ``index``-th change."""
+    if index == 0:
+        return "the plan's tier as stated (before its tier changes)"
+    change = plan.tier_changes[index - 1]
+    return (
+        f"the tier change effective {change.effective} "
+        f"(from {change.first_month:%Y-%m})"
+    )
+
+
+def _tier_in_force(month: date, plan: Plan) -> int:
+    """The tier in force in ``month``: 0 as stated, ``i`` the ``i``-th change."""
+    return sum(change.first_month <= month for change in plan.tier_changes)
+
+
+def _other_tier_note(amount: Decimal, invoiced: int, month: date, plan: Plan) -> str:
+    """Which other tier of the plan the amount is the price of, if one is."""
+    in_force = _tier_in_force(month, plan)
+    for index in range(len(plan.tier_changes) + 1):
+        if index == in_force:
+            continue
+        start = plan.tier_changes[index - 1].first_month if index else None
+        if month_total(invoiced, plan, month=start) == amount:
+            return (
+                f": it is the price under {_tier_name(index, plan)}, not under "
+                f"{_tier_name(in_force, plan)}, the tier in force in {month:%Y-%m} "
+                "(the tier in force on a month's 1st applies to the whole month)"
+            )
+    return ""
+
+
+def _amount_note(
+    amount: Decimal, planned: Decimal, invoiced: int, month: date, plan: Plan
+) -> str:
+    """Why a month's amount is not the plan's price for the invoiced count.
+
+    The price, base fee and overage rate are those of the tier in force in
+    ``month`` (`Plan.in_force`); an amount that is the price under another tier
+    of the plan is named so (domain-research 6.4, rule 23).
+    """
     cur = plan.currency
     note = (
         f"amount {cur} {amount} is not the plan's price for {invoiced} "
@@ -779,14 +819,18 @@ def _amount_note(amount: Decimal, planned: Decimal, invoiced: int, plan: Plan) -
     )
     if plan.tax_rate and amount == round_money(planned * (1 + plan.tax_rate)):
         return note + f": it is that price with {plan.tax_name} added"
-    over = overage_learners(invoiced, plan)
-    base = round_money(plan.base_fee)
-    if over and plan.overage_price is not None and amount > base:
+    other_tier = _other_tier_note(amount, invoiced, month, plan)
+    if other_tier:
+        return note + other_tier
+    terms = plan.in_force(month)
+    over = overage_learners(invoiced, terms)
+    base = round_money(terms.base_fee)
+    if over and terms.overage_price is not None and amount > base:
         rate = ((amount - base) / over).quantize(CENT)
         if round_money(rate * over) + base == amount:
             return note + (
                 f": the {over} overage learner(s) are priced at {rate} each; "
-                f"the plan's rate is {_price_text(plan.overage_price)}"
+                f"the plan's rate is {_price_text(terms.overage_price)}"
             )
     return note
 
@@ -858,14 +902,13 @@ def _month_table(
         table = table.join(counts, on="month", how="left").with_columns(
             pl.col(v).fill_null(0) for v in verdicts
         )
-    prices = {
-        n: month_total(n, plan)
-        for n in table["invoiced_learners"].drop_nulls().unique().to_list()
-    }
+    # Each month at the tier in force in it (`Plan.in_force`, rule 23).
+    planned = [
+        None if n is None else month_total(n, plan, month=m)
+        for m, n in table.select("month", "invoiced_learners").iter_rows()
+    ]
     table = table.with_columns(
-        pl.col("invoiced_learners")
-        .replace_strict(prices, default=None, return_dtype=MONEY)
-        .alias("plan_amount_for_invoiced"),
+        pl.Series("plan_amount_for_invoiced", planned, dtype=MONEY),
         (
             pl.col("invoiced_learners").cast(pl.Int64) - pl.col("expected_learners")
         ).alias("learner_difference"),

@@ -29,7 +29,7 @@ from meter_sim.cli import app
 from meter_sim.exceptions import LogFormatError
 from meter_sim.lifecycle import Policy
 from meter_sim.logs import read_activity_log, read_status_log
-from meter_sim.pricing import Plan
+from meter_sim.pricing import Plan, TierChange
 from meter_sim.reconcile import read_invoice, read_vendor_report, reconcile
 
 if TYPE_CHECKING:
@@ -829,3 +829,100 @@ def test_the_terms_definition_needs_an_activity_log(files: dict[str, Path]) -> N
     )
     assert code == 2
     assert "give the activity log with --activity" in err
+
+
+# --- a tier change during the year (domain-research 6.4, rule 23) ------------
+
+TIER_CHANGE_PLAN = PLAN_MODEL.model_copy(
+    update={
+        "tier_changes": (
+            TierChange(
+                effective=date(2018, 7, 15),
+                base_fee=Decimal("120.00"),
+                overage_price=Decimal("15.00"),
+            ),
+        )
+    }
+)
+"""The test plan, but from 15 July 2018 a base fee of 120.00 and overage at 15.00.
+
+The tier in force on a month's 1st bills the whole month, so July keeps the old
+tier and August is the first month of the new one. Both months have 2 billable
+learners, 1 of them overage: July 100.00 + 1 x 10.00 = 110.00; August 120.00 +
+1 x 15.00 = 135.00.
+"""
+
+OLD_TIER = "the plan's tier as stated (before its tier changes)"
+NEW_TIER = "the tier change effective 2018-07-15 (from 2018-08)"
+RULE_23 = "(the tier in force on a month's 1st applies to the whole month)"
+
+
+@pytest.mark.parametrize(
+    ("july", "august", "verdicts", "finding"),
+    [
+        ("110.00", "135.00", ["ok", "ok"], ""),
+        # August invoiced at the old tier: 100.00 + 1 x 10.00.
+        (
+            "110.00",
+            "110.00",
+            ["ok", "differs"],
+            "amount AUD 110.00 is not the plan's price for 2 learner(s), AUD "
+            f"135.00: it is the price under {OLD_TIER}, not under {NEW_TIER}, the "
+            f"tier in force in 2018-08 {RULE_23}",
+        ),
+        # July invoiced at the new tier although the change is effective on the
+        # 15th: 120.00 + 1 x 15.00.
+        (
+            "135.00",
+            "135.00",
+            ["differs", "ok"],
+            "amount AUD 135.00 is not the plan's price for 2 learner(s), AUD "
+            f"110.00: it is the price under {NEW_TIER}, not under {OLD_TIER}, the "
+            f"tier in force in 2018-07 {RULE_23}",
+        ),
+        # August at the new base fee, overage at 12.50: (132.50 - 120.00) / 1.
+        (
+            "110.00",
+            "132.50",
+            ["ok", "differs"],
+            "amount AUD 132.50 is not the plan's price for 2 learner(s), AUD "
+            "135.00: the 1 overage learner(s) are priced at 12.50 each; the plan's "
+            "rate is 15.00",
+        ),
+    ],
+    ids=["new-tier-from-august", "old-tier-after-change", "new-tier-too-early",
+         "rate-of-the-new-tier"],
+)  # fmt: skip
+def test_each_month_is_checked_against_the_tier_in_force(
+    files: dict[str, Path],
+    tmp_path: Path,
+    july: str,
+    august: str,
+    verdicts: list[str],
+    finding: str,
+) -> None:
+    invoice = write(
+        tmp_path, "invoice.csv", "month,billable_learners,amount\n"
+        f"2018-07,2,{july}\n2018-08,2,{august}\n",
+    )  # fmt: skip
+    result = reconcile(
+        read_status_log(files["status"]),
+        read_invoice(invoice),
+        plan=TIER_CHANGE_PLAN,
+        timezone="Australia/Sydney",
+    )
+    months = result.months
+    assert months["verdict"].to_list() == verdicts
+    assert months["expected_amount"].to_list() == [
+        Decimal("110.00"),
+        Decimal("135.00"),
+    ]
+    assert months["plan_amount_for_invoiced"].to_list() == [
+        Decimal("110.00"),
+        Decimal("135.00"),
+    ]
+    assert months["amount_difference"].to_list() == [
+        Decimal(july) - Decimal("110.00"),
+        Decimal(august) - Decimal("135.00"),
+    ]
+    assert [f for f in months["findings"] if f] == ([finding] if finding else [])
