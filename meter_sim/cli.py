@@ -1918,6 +1918,7 @@ def report_status_command(
     naive_timezone: NaiveTimezoneOption = None,
     from_month: FromOption = None,
     through_month: ThroughOption = None,
+    elearning: ElearningOption = None,
     excel: ExcelOption = False,
 ) -> None:
     """Learner status report: one row per learner and month, and why it is billed."""
@@ -1944,6 +1945,9 @@ def report_status_command(
                 timezone=timezone,
                 first_month=first,
                 last_month=last,
+                elearning=None
+                if elearning is None
+                else read_elearning_log(elearning, naive_timezone=naive_timezone),
             )
             report = status_report(result, status)
             bar.update(task, advance=1)
@@ -1953,6 +1957,7 @@ def report_status_command(
             status_log,
             activity,
             plan,
+            elearning,
             excel=excel,
             what="learner status report",
         )

@@ -62,6 +62,7 @@ STATUS_REPORT_SCHEMA = pl.Schema(
         "rejected_activities_in_month": pl.UInt32(),
         "last_activity_at": LOCAL,
         "inactivation_candidate": pl.Boolean(),
+        "elearning_billable_in_month": pl.Boolean(),
     }
 )
 """Columns of `status_report`, in order (`LOCAL`: the billing time zone)."""
@@ -243,8 +244,12 @@ def status_report(result: Bill, status: StatusLog) -> pl.DataFrame:
         - ``last_activity_at`` Datetime: last applied activity; null if none.
         - ``inactivation_candidate`` Boolean: billable with no applied activity.
 
+        - ``elearning_billable_in_month`` Boolean: the e-Learning meter
+          (`meter_sim.elearning`) bills the learner in the month.
+
         The four activity columns are null in every row when ``result.activity``
-        is None (unknown, not zero).
+        is None (unknown, not zero); ``elearning_billable_in_month`` likewise
+        when ``result.elearning`` is None.
 
     See Also
     --------
@@ -333,7 +338,7 @@ def status_report(result: Bill, status: StatusLog) -> pl.DataFrame:
             ).alias("is_overage")
         )
     )
-    grid = _with_activity(grid, result).with_columns(
+    grid = _with_elearning(_with_activity(grid, result), result).with_columns(
         pl.when(pl.col("activity_events_in_month").is_not_null())
         .then(pl.col("billable_in_month") & (pl.col("activity_events_in_month") == 0))
         .alias("inactivation_candidate")
@@ -344,6 +349,21 @@ def status_report(result: Bill, status: StatusLog) -> pl.DataFrame:
         .select(STATUS_REPORT_SCHEMA.names())
         .cast(_in_zone(STATUS_REPORT_SCHEMA, tz))
     )
+
+
+def _with_elearning(grid: pl.DataFrame, result: Bill) -> pl.DataFrame:
+    """``grid`` with ``elearning_billable_in_month`` (null without the meter)."""
+    name = "elearning_billable_in_month"
+    if result.elearning is None:
+        return grid.with_columns(pl.lit(None, pl.Boolean).alias(name))
+    billed = result.elearning.learner_months.select(
+        "learner_id",
+        pl.col("month").alias("billing_month"),
+        pl.lit(value=True).alias(name),
+    )
+    return grid.join(
+        billed, on=["learner_id", "billing_month"], how="left"
+    ).with_columns(pl.col(name).fill_null(value=False))
 
 
 def activity_report(result: Bill) -> pl.DataFrame:

@@ -518,3 +518,39 @@ def test_plans_prices_both_meters_and_names_a_plan_that_cannot(
     assert "no plan of the price book can price this usage (lrm-only)" in (
         " ".join(alone.stderr.split())
     )
+
+
+def test_the_status_report_shows_the_elearning_meter(tmp_path: Path) -> None:
+    # B is LRM-inactive from 10 February but B-E1 stays Enabled: in April the
+    # report says not billable on the LRM meter, billable on the e-Learning one.
+    scenario = load_scenario(EXAMPLE)
+    status, enrolments = tmp_path / "status.csv", tmp_path / "elearning.csv"
+    scenario.status_frame().select("learner_id", "changed_at", "is_active").write_csv(
+        status
+    )
+    frame = scenario.elearning_frame()
+    assert frame is not None
+    frame.select("learner_id", "enrolment_id", "changed_at", "enabled").write_csv(
+        enrolments
+    )
+    out = tmp_path / "report.csv"
+    result = runner.invoke(
+        app,
+        [
+            "report", "status", str(status), "--elearning", str(enrolments),
+            "--out", str(out), "--from", "2026-01", "--through", "2026-04",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    report = pl.read_csv(out)
+    rows_of = {
+        (r["billing_month"], r["learner_id"]): (
+            r["billable_in_month"],
+            r["elearning_billable_in_month"],
+        )
+        for r in report.iter_rows(named=True)
+    }
+    assert rows_of[("2026-04", "B")] == ("N", "Y")
+    assert rows_of[("2026-04", "A")] == ("Y", "N")
+    assert rows_of[("2026-03", "D")] == ("Y", "Y")
+    assert sum(e == "Y" for _, e in rows_of.values()) == 9  # the e-Learning months

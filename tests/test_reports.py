@@ -503,8 +503,8 @@ def test_csv_round_trips(example_report: pl.DataFrame, tmp_path: Path) -> None:
     # April, L1: created 11 April 10:00 AEST; no activity log prefix, no BOM.
     assert lines[1] == (
         "2018-04,L1,2018-04-11T10:00:00+10:00,N,N,1,2018-04-11T10:00:00+10:00,"
-        "2018-04-11T16:00:00+10:00,created_active,Y,N,1,0,2018-04-11T10:05:00+10:00,N"
-    )
+        "2018-04-11T16:00:00+10:00,created_active,Y,N,1,0,2018-04-11T10:05:00+10:00,N,"
+    )  # the last field, e-Learning, is empty (null): no e-Learning log was given
 
 
 def test_csv_keeps_sub_seconds_only_when_present(tmp_path: Path) -> None:
