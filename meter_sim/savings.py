@@ -28,6 +28,9 @@ import polars as pl
 from meter_sim.pricing import month_total
 
 if TYPE_CHECKING:
+    from datetime import date
+    from decimal import Decimal
+
     from meter_sim.pricing import Plan
 
 FINDINGS = ("possible_duplicate", "wasted_reactivation", "no_activity")
@@ -97,7 +100,7 @@ def find_savings(
     monthly : pl.DataFrame
         The month-by-month bill: ``month`` Date, ``billable_learners``.
     plan : Plan
-        Prices the months.
+        Prices the months, each at the tier in force in it (`Plan.in_force`).
     names : pl.DataFrame or None
         ``learner_id``, ``first_name``, ``last_name`` String, ``date_of_birth``
         Date (e.g. the vendor's status report); duplicates are looked for only
@@ -160,16 +163,25 @@ def find_savings(
             - pl.int_range(pl.len()).over("billing_month")
         ).alias("_n")
     )
-    counts = set(ranked["_n"].to_list()) | {n - 1 for n in ranked["_n"].to_list()}
-    price = {n: month_total(max(n, 0), plan) for n in counts}
-    money = pl.Decimal(38, 2)
+    # Each month at the tier in force in it (`Plan.in_force`, rule 23).
+    price: dict[tuple[date, int], Decimal] = {}
+    terms: dict[date, Plan] = {}
+
+    def priced(month: date, n: int) -> Decimal:
+        if (month, n) not in price:
+            if month not in terms:
+                terms[month] = plan.in_force(month)
+            price[month, n] = month_total(max(n, 0), terms[month])
+        return price[month, n]
+
+    costs = [
+        priced(month, n) - priced(month, n - 1)
+        for month, n in ranked.select("billing_month", "_n").iter_rows()
+    ]
     return ranked.select(
         "billing_month",
         "learner_id",
         "finding",
         "detail",
-        (
-            pl.col("_n").replace_strict(price, return_dtype=money)
-            - (pl.col("_n") - 1).replace_strict(price, return_dtype=money)
-        ).alias("cost"),
+        pl.Series("cost", costs, dtype=pl.Decimal(38, 2)),
     ).cast(SAVINGS_SCHEMA)

@@ -37,7 +37,7 @@ from meter_sim.billing import bill, run_scenario
 from meter_sim.lifecycle import ActivityKind, month_start
 from meter_sim.logs import prepare_activity_log
 from meter_sim.metering import period_of
-from meter_sim.pricing import Plan, invoice, monthly_bill, round_money
+from meter_sim.pricing import Plan, invoice, month_total, round_money
 from meter_sim.scenario import DEFERRABLE_KINDS, LEARNERS_SCHEMA, NEEDS_SCHEMA
 from meter_sim.strategies import STRATEGIES, status_log
 from meter_sim.zones import local_to_utc
@@ -852,8 +852,8 @@ def _bill_batch(
         .sort("run", "month")
     )
     return usage.join(
-        _monthly_totals(usage["billable_learners"], scenario.plan),
-        on="billable_learners",
+        _monthly_totals(usage, scenario.plan),
+        on=["month", "billable_learners"],
         how="left",
         maintain_order="left",
     ).select(
@@ -861,17 +861,23 @@ def _bill_batch(
     )
 
 
-def _monthly_totals(billable: pl.Series, plan: Plan) -> pl.DataFrame:
-    """``billable_learners`` -> the month's ``total`` under ``plan``, per count.
+def _monthly_totals(usage: pl.DataFrame, plan: Plan) -> pl.DataFrame:
+    """``(month, billable_learners)`` -> the month's ``total`` under ``plan``.
 
     A month's total (`meter_sim.pricing.monthly_bill`: base fee plus overage,
     without the yearly minimum-spend true-up) depends only on its billable
-    learners, so each distinct count is priced once, as a month of its own.
+    learners and on the tier in force that month (`Plan.in_force`: a tier change
+    applies from the first month starting on or after it), so each distinct
+    count of each month is priced once (`meter_sim.pricing.month_total`).
     """
-    counts = billable.unique().sort()
-    months = [_add_months(date(2000, 1, 1), i) for i in range(counts.len())]
-    usage = pl.DataFrame({"month": months, "billable_learners": counts})
-    return monthly_bill(usage, plan).select("billable_learners", "total")
+    pairs = usage.select("month", "billable_learners").unique().sort("month")
+    totals = []
+    terms: dict[date, Plan] = {}
+    for month, count in pairs.iter_rows():
+        if month not in terms:
+            terms[month] = plan.in_force(month)
+        totals.append(month_total(count, terms[month]))
+    return pairs.with_columns(pl.Series("total", totals, dtype=pl.Decimal(38, 2)))
 
 
 def commitment_plans(

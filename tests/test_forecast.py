@@ -543,3 +543,38 @@ def test_commitment_ties_go_to_the_smallest_key(small: Scenario) -> None:
     )
     assert table.filter("cheapest")["plan"].to_list() == ["a"]
     assert table.filter("safest")["plan"].to_list() == ["a"]
+
+
+def test_each_forecast_month_is_priced_at_the_tier_in_force(tmp_path: Path) -> None:
+    """A tier change effective 15 September 2018 prices October onwards anew.
+
+    The April-to-July scenario's two learners, under ``always_active``, are
+    billable every month from April to December 2018 (created on 11 April,
+    Active to the end of the year). Starter plan: 45.00 a month, nobody
+    included, 9.00 per learner; from 15 September the overage price is 6.00,
+    which applies from October (the tier in force on a month's 1st bills the
+    whole month). So April to September: 45.00 + 2 x 9.00 = 63.00; October to
+    December: 45.00 + 2 x 6.00 = 57.00. Over the period 6 x 63.00 + 3 x 57.00
+    = 549.00, annualised 549.00 x 12 / 9 = 732.00.
+    """
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "starter.yaml").write_text(
+        (SCENARIOS / "plans" / "starter.yaml").read_text()
+        + 'tier_changes:\n  - {effective: "2018-09-15", overage_price: 6.00}\n'
+    )
+    path = tmp_path / "scenario.yaml"
+    path.write_text((SCENARIOS / "april-to-july.yaml").read_text())
+    scenario = load_scenario(path)
+    result = forecast(
+        scenario, runs=2, strategies={"always_active": STRATEGIES["always_active"]}
+    )
+    totals = [Decimal("63.00")] * 6 + [Decimal("57.00")] * 3
+    for run in range(2):
+        got = result.runs.filter(pl.col("run") == run)
+        assert got["billable_learners"].to_list() == [2] * 9
+        assert got["total"].to_list() == totals
+    annual = result.annual({"starter": scenario.plan})
+    assert annual["total_ex_tax"].to_list() == [Decimal("549.00")] * 2
+    assert annual["annual"].to_list() == [Decimal("732.00")] * 2
+    bands = result.bands()
+    assert bands["total_p50"].to_list() == [63.0] * 6 + [57.0] * 3

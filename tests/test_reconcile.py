@@ -926,3 +926,40 @@ def test_each_month_is_checked_against_the_tier_in_force(
         Decimal(august) - Decimal("135.00"),
     ]
     assert [f for f in months["findings"] if f] == ([finding] if finding else [])
+
+
+def test_savings_are_priced_at_the_tier_in_force(tmp_path: Path) -> None:
+    # The savings logs (4 billable learners in July and in August) under the
+    # test plan (1 included, 10.00 each above) changed on 20 July 2018 to 3
+    # included and 12.00 each above: from August (the tier in force on the 1st).
+    # July, old tier: E (the duplicate) saves price(4) - price(3) = 10.00.
+    # August, new tier: E saves price(4) - price(3) = 12.00; B and A then save
+    # price(3) - price(2) = price(2) - price(1) = 0.00, within the 3 included.
+    status = write(tmp_path, "status.csv", SAVINGS_STATUS)
+    activity = write(tmp_path, "activity.csv", SAVINGS_ACTIVITY)
+    vendor = write(tmp_path, "vendor.csv", SAVINGS_VENDOR)
+    invoice = write(
+        tmp_path, "invoice.csv", "month,billable_learners\n2018-07,4\n2018-08,4\n"
+    )
+    change = TierChange(
+        effective=date(2018, 7, 20),
+        included_learners=3,
+        overage_price=Decimal("12.00"),
+    )
+    plan = PLAN_MODEL.model_copy(update={"tier_changes": (change,)})
+    result = reconcile(
+        read_status_log(status),
+        read_invoice(invoice),
+        plan=plan,
+        activity=read_activity_log(activity),
+        vendor_report=read_vendor_report(vendor),
+    )
+    assert result.matches
+    assert result.savings.select(
+        pl.col("billing_month").dt.to_string("%Y-%m"), "learner_id", "cost"
+    ).rows() == [
+        ("2018-07", "E", Decimal("10.00")),
+        ("2018-08", "E", Decimal("12.00")),
+        ("2018-08", "B", Decimal("0.00")),
+        ("2018-08", "A", Decimal("0.00")),
+    ]
