@@ -49,8 +49,18 @@ EVENT_KINDS: Final = (
 _EVENT_COLORS: Final = ("#4c78a8", "#222222", "#9e9e9e", "#f58518", "#d62728")
 _EVENT_SHAPES: Final = ("square", "circle", "circle", "triangle-up", "cross")
 _REASON_COLORS: Final = ("#4c78a8", "#9ecae9", "#f58518", "#e45756")
-_LINE_KINDS: Final = ("base_subscription", "overage")
-_LINE_COLORS: Final = ("#9ecae9", "#4c78a8")
+_LINE_KINDS: Final = ("base_subscription", "overage", "elearning_overage")
+_LINE_COLORS: Final = ("#9ecae9", "#4c78a8", "#54a24b")
+_LINE_AMOUNTS: Final = ("base_fee", "overage_amount", "elearning_overage_amount")
+"""`meter_sim.pricing.monthly_bill` column of each of `_LINE_KINDS`."""
+METERS: Final = ("LRM Active Learners", "e-Learning Active Learners")
+"""Legend entries of `meters_chart`, in legend order."""
+_METER_COLORS: Final = (_EVENT_COLORS[0], _LINE_COLORS[2])
+_METER_COLUMNS: Final = (
+    ("billable_learners", "included_learners", "overage_learners"),
+    ("elearning_learners", "included_elearning_learners", "elearning_overage_learners"),
+)
+"""Per meter of `METERS`: its billable, included and overage learner columns."""
 _ISO_Z: Final = "%Y-%m-%dT%H:%M:%SZ"
 _LOCAL_TEXT: Final = "%Y-%m-%d %H:%M %Z"
 _LANE: Final = 11
@@ -396,15 +406,21 @@ def _bill_rows(monthly: pl.DataFrame) -> pl.DataFrame:
 
 
 def _amount_rows(monthly: pl.DataFrame) -> pl.DataFrame:
+    """One row per month and invoice line kind drawn (e-Learning when billed)."""
+    kinds = [
+        kind
+        for kind, column in zip(_LINE_KINDS, _LINE_AMOUNTS, strict=True)
+        if column in monthly.columns
+    ]
+    amounts = dict(zip(_LINE_KINDS, _LINE_AMOUNTS, strict=True))
     return (
         monthly.select(
             _month_label(pl.col("month")).alias("month"),
-            pl.col("base_fee").cast(pl.Float64).alias("base_subscription"),
-            pl.col("overage_amount").cast(pl.Float64).alias("overage"),
+            *(pl.col(amounts[kind]).cast(pl.Float64).alias(kind) for kind in kinds),
             pl.col("total").cast(pl.Float64),
         )
         .unpivot(
-            ["base_subscription", "overage"],
+            kinds,
             index=["month", "total"],
             variable_name="line",
             value_name="amount",
@@ -475,7 +491,9 @@ def _learner_panel(rows: pl.DataFrame, x: alt.X) -> alt.LayerChart:
     )
 
 
-def _amount_panel(rows: pl.DataFrame, x: alt.X, currency: str) -> alt.LayerChart:
+def _amount_panel(
+    rows: pl.DataFrame, x: alt.X, currency: str, *, elearning: bool
+) -> alt.LayerChart:
     money = ",.2f"
     tooltip = [
         alt.Tooltip("month:O", title="month"),
@@ -483,6 +501,7 @@ def _amount_panel(rows: pl.DataFrame, x: alt.X, currency: str) -> alt.LayerChart
         alt.Tooltip("amount:Q", title=f"amount [{currency}]", format=money),
         alt.Tooltip("total:Q", title=f"month total [{currency}]", format=money),
     ]
+    shown = len(_LINE_KINDS) if elearning else len(_LINE_KINDS) - 1
     bars = (
         alt.Chart(rows)
         .mark_bar(width={"band": 0.7})
@@ -492,7 +511,9 @@ def _amount_panel(rows: pl.DataFrame, x: alt.X, currency: str) -> alt.LayerChart
             color=alt.Color(
                 "line:N",
                 title="Invoice line",
-                scale=alt.Scale(domain=list(_LINE_KINDS), range=list(_LINE_COLORS)),
+                scale=alt.Scale(
+                    domain=list(_LINE_KINDS[:shown]), range=list(_LINE_COLORS[:shown])
+                ),
             ),
             order=alt.Order("order:Q", sort="ascending"),
             tooltip=tooltip,
@@ -511,7 +532,8 @@ def _amount_panel(rows: pl.DataFrame, x: alt.X, currency: str) -> alt.LayerChart
         layer=[bars, totals],
         title=alt.Title(
             f"Monthly total [{currency}]",
-            subtitle="Stacked invoice lines: base subscription and overage",
+            subtitle="Stacked invoice lines: base subscription and overage"
+            + (" (LRM and e-Learning)" if elearning else ""),
         ),
         height=180,
         width=alt.Step(_MONTH),
@@ -523,8 +545,10 @@ def monthly_bill(monthly: pl.DataFrame, *, currency: str) -> alt.VConcatChart:
 
     The upper panel shows billable learners per month as bars with the plan's
     included learners as a tick; learners above the tick are overage [1]_. The
-    lower panel stacks each month's invoice lines (base subscription, overage)
-    to the month total.
+    lower panel stacks each month's invoice lines (base subscription, overage,
+    and e-Learning overage when the bill has the e-Learning meter) to the month
+    total. The direct-debit surcharge, one-off fees, true-up and tax are lines
+    of the invoice only, not of ``monthly``, and are not drawn.
 
     Parameters
     ----------
@@ -533,7 +557,11 @@ def monthly_bill(monthly: pl.DataFrame, *, currency: str) -> alt.VConcatChart:
         `meter_sim.billing.Bill.monthly`: ``month`` Date (first day),
         ``billable_learners``, ``included_learners``, ``overage_learners``
         UInt32 [learners]; ``base_fee``, ``overage_amount``, ``total``
-        Decimal(38, 2) [``currency``]. One row per month.
+        Decimal(38, 2) [``currency``]. One row per month. Optionally, as
+        `meter_sim.pricing.MONTHLY_BILL_ELEARNING_SCHEMA`,
+        ``elearning_overage_amount`` Decimal(38, 2) [``currency``], drawn as
+        the ``elearning_overage`` line (the e-Learning counts are drawn by
+        `meters_chart`).
     currency : str
         ISO 4217 code of the amounts, shown in the axis title, e.g. ``"AUD"``.
 
@@ -555,6 +583,7 @@ def monthly_bill(monthly: pl.DataFrame, *, currency: str) -> alt.VConcatChart:
         pl.lit("overage learners").alias("legend_overage"),
     )
     amounts = _amount_rows(monthly)
+    elearning = "elearning_overage_amount" in monthly.columns
     labels = learners["month"].to_list()
     x = alt.X(
         "month:O",
@@ -563,12 +592,135 @@ def monthly_bill(monthly: pl.DataFrame, *, currency: str) -> alt.VConcatChart:
         axis=alt.Axis(labelAngle=0),
     )
     return alt.VConcatChart(
-        vconcat=[_learner_panel(learners, x), _amount_panel(amounts, x, currency)],
+        vconcat=[
+            _learner_panel(learners, x),
+            _amount_panel(amounts, x, currency, elearning=elearning),
+        ],
         title=alt.Title(f"Monthly bill [{currency}]"),
         resolve=alt.Resolve(
             scale=alt.ScaleResolveMap(color="independent"),
             legend=alt.LegendResolveMap(color="independent"),
         ),
+    )
+
+
+def _meter_rows(monthly: pl.DataFrame) -> pl.DataFrame:
+    """One row per month and meter: learners, included and overage (Int64)."""
+    return pl.concat(
+        [
+            monthly.select(
+                _month_label(pl.col("month")).alias("month"),
+                pl.lit(meter).alias("meter"),
+                pl.lit(rank).alias("rank"),
+                pl.col(counted).cast(pl.Int64).alias("learners"),
+                pl.col(included).cast(pl.Int64).alias("included"),
+                pl.col(over).cast(pl.Int64).alias("overage"),
+            )
+            for rank, (meter, (counted, included, over)) in enumerate(
+                zip(METERS, _METER_COLUMNS, strict=True)
+            )
+        ]
+    ).sort("month", "rank")
+
+
+def meters_chart(
+    monthly: pl.DataFrame, *, title: str = "Active Learners per meter"
+) -> alt.LayerChart:
+    """Both meters month by month: LRM and e-Learning Active Learners.
+
+    The LRM meter counts the learners whose Is Active was Yes at some instant
+    of the month [1]_; the e-Learning meter, independently, the learners with at
+    least one Enabled e-Learning enrolment at some instant of it [2]_. Each is
+    drawn as a line with a point per month, and the included learners of each
+    meter's tier as a dashed line of the same colour (a step where a tier change
+    takes effect; where both meters include as many, one dashed line hides the
+    other); the tooltip gives each month's overage learners.
+
+    Parameters
+    ----------
+    monthly : pl.DataFrame
+        The month-by-month bill of both meters, as
+        `meter_sim.billing.Bill.monthly` of a bill with an e-Learning log
+        (`meter_sim.pricing.MONTHLY_BILL_ELEARNING_SCHEMA`): ``month`` Date
+        (first day); ``billable_learners``, ``included_learners``,
+        ``overage_learners``, ``elearning_learners``,
+        ``included_elearning_learners``, ``elearning_overage_learners``
+        integers [learners]. One row per month; other columns are ignored.
+    title : str
+        The chart's title.
+
+    Returns
+    -------
+    alt.LayerChart
+        Layers: ``mark_line`` with points of each meter's count (colour
+        ``meter``, `METERS`) and dashed ``mark_line`` of each meter's included
+        learners; x ``month`` (ordinal ``YYYY-MM`` text), y learners. Rows:
+        ``month``, ``meter``, ``rank`` (legend order), ``learners``,
+        ``included``, ``overage`` [learners].
+
+    Raises
+    ------
+    ValueError
+        If a column is missing (naming it): without ``elearning_learners`` the
+        bill has no e-Learning meter (bill with ``elearning=``).
+
+    References
+    ----------
+    .. [1] "Active Learners and Metering"; DESIGN.md section 1, Metering.
+    .. [2] ``reference/domain-research.md`` sections 2.4 and 6.4, rule 18.
+    """
+    if "elearning_learners" not in monthly.columns:
+        msg = (
+            "`monthly` has no `elearning_learners` column: the bill has no "
+            "e-Learning meter; bill with an e-Learning enrolment log "
+            "(`bill(..., elearning=...)`, `meter-sim bill --elearning LOG`)"
+        )
+        raise ValueError(msg)
+    needed = ["month", *(c for columns in _METER_COLUMNS for c in columns)]
+    missing = [c for c in needed if c not in monthly.columns]
+    if missing:
+        msg = f"`monthly` has no `{missing[0]}` column (needed: {', '.join(needed)})"
+        raise ValueError(msg)
+    rows = _meter_rows(monthly)
+    labels = rows["month"].unique(maintain_order=True).to_list()
+    x = alt.X(
+        "month:O",
+        title="Billing month [YYYY-MM]",
+        scale=alt.Scale(domain=labels),
+        axis=alt.Axis(labelAngle=0),
+    )
+    top = rows.select(pl.max_horizontal("learners", "included").max()).item()
+    y_title = "Active Learners [learners]"
+    color = alt.Color(
+        "meter:N",
+        title="Meter",
+        scale=alt.Scale(domain=list(METERS), range=list(_METER_COLORS)),
+        legend=alt.Legend(orient="bottom"),
+    )
+    tooltip = [
+        alt.Tooltip("month:O", title="month"),
+        alt.Tooltip("meter:N", title="meter"),
+        alt.Tooltip("learners:Q", title="billable [learners]"),
+        alt.Tooltip("included:Q", title="included [learners]"),
+        alt.Tooltip("overage:Q", title="overage [learners]"),
+    ]
+    axis = _learner_axis(int(top or 0))
+    base = alt.Chart(rows).encode(x=x, color=color, tooltip=tooltip)
+    counted = base.mark_line(point={"filled": True, "size": 60}, strokeWidth=2).encode(
+        y=alt.Y("learners:Q", title=y_title, axis=axis)
+    )
+    included = base.mark_line(
+        strokeDash=[6, 3], strokeWidth=1.5, interpolate="step"
+    ).encode(y=alt.Y("included:Q", title=y_title, axis=axis))
+    return alt.LayerChart(
+        layer=[counted, included],
+        title=alt.Title(
+            title,
+            subtitle="Lines: billable learners of each meter; dashed: included "
+            "learners of each meter's tier (above it: overage)",
+        ),
+        height=200,
+        width=alt.Step(_MONTH),
     )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import altair as alt
 import polars as pl
@@ -27,11 +27,15 @@ import pytest
 
 from meter_sim import charts
 from meter_sim.billing import Bill, bill
+from meter_sim.elearning import parse_elearning_log
 from meter_sim.logs import parse_activity_log, parse_status_log
 from meter_sim.metering import REASONS
-from meter_sim.pricing import Plan
+from meter_sim.pricing import Plan, TierChange
 from meter_sim.reconcile import MONTHS_SCHEMA, Reconciliation, read_invoice, reconcile
 from meter_sim.savings import FINDINGS
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 TZ = "Australia/Sydney"
 FIRST = date(2018, 4, 1)
@@ -378,6 +382,202 @@ def test_monthly_bill_takes_the_currency_from_the_argument(billed: Bill) -> None
     assert spec["vconcat"][1]["layer"][0]["encoding"]["y"]["title"] == "Amount [NZD]"
 
 
+# -- both meters: the e-Learning meter beside the LRM one -------------------------
+
+ELEARNING = pl.DataFrame(
+    [
+        ("L1", "E1", "2018-04-11T10:00:00+10:00", "no"),
+        ("L1", "E1", "2018-07-02T10:00:00+10:00", "yes"),
+        ("L2", "E2", "2018-05-14T10:00:00+10:00", "yes"),
+        ("L2", "E2", "2018-05-14T11:00:00+10:00", "no"),
+        ("L2", "E3", "2018-09-03T10:00:00+10:00", "yes"),
+        ("L2", "E3", "2018-10-15T10:00:00+11:00", "no"),
+    ],
+    schema=["learner_id", "enrolment_id", "changed_at", "enabled"],
+    orient="row",
+)
+"""e-Learning enrolments, each enabled while its learner is LRM-Active.
+
+L1's E1 is created Disabled in April (not billed) and enabled on 2 July, to the
+end of the log: July to December. L2's E2 is enabled and disabled on 14 May
+(May), E3 from 3 September to 15 October (September and October). So e-Learning
+Active Learners: April 0, May 1, June 0, July 1, August 1, September 2,
+October 2, November 1, December 1.
+"""
+
+ELEARNING_COUNTS = [0, 1, 0, 1, 1, 2, 2, 1, 1]
+LRM_COUNTS = [3, 1, 0, 2, 2, 2, 2, 2, 2]
+
+BOTH_PLAN = PLAN.model_copy(
+    update={
+        "included_elearning_learners": 1,
+        "elearning_overage_price": Decimal("4.00"),
+        "tier_changes": (
+            TierChange(effective=date(2018, 11, 1), included_elearning_learners=2),
+        ),
+    }
+)
+"""The test plan with 1 e-Learning Active Learner included (2 from November)
+and 4.00 for each beyond: only September and October have e-Learning overage
+(2 - 1 = 1 learner, 4.00)."""
+
+
+@pytest.fixture(scope="module")
+def both() -> Bill:
+    return bill(
+        parse_status_log(STATUS, "status.csv"),
+        parse_activity_log(ACTIVITY, "activity.csv"),
+        plan=BOTH_PLAN,
+        timezone=TZ,
+        first_month=FIRST,
+        last_month=LAST,
+        elearning=parse_elearning_log(ELEARNING, "elearning.csv"),
+    )
+
+
+@pytest.fixture(scope="module")
+def meters(both: Bill) -> dict[str, Any]:
+    return charts.meters_chart(both.monthly).to_dict()
+
+
+def test_monthly_bill_adds_the_elearning_overage_line(both: Bill) -> None:
+    spec = charts.monthly_bill(both.monthly, currency=PLAN.currency).to_dict()
+    amounts = spec["vconcat"][1]
+    assert amounts["title"]["subtitle"] == (
+        "Stacked invoice lines: base subscription and overage (LRM and e-Learning)"
+    )
+    color = amounts["layer"][0]["encoding"]["color"]
+    assert dict(
+        zip(color["scale"]["domain"], color["scale"]["range"], strict=True)
+    ) == {
+        "base_subscription": "#9ecae9",
+        "overage": "#4c78a8",
+        "elearning_overage": "#54a24b",
+    }
+    money = rows(spec, amounts, amounts["layer"][0])
+    assert len(money) == 3 * len(MONTHS)
+    by_month = {
+        month: {r["line"]: r["amount"] for r in money if r["month"] == month}
+        for month in MONTHS
+    }
+    # April: 45.00 base + (3 - 1) x 9.50 LRM overage, no e-Learning overage.
+    assert by_month["2018-04"] == {
+        "base_subscription": 45.0,
+        "overage": 19.0,
+        "elearning_overage": 0.0,
+    }
+    # September: 45.00 + (2 - 1) x 9.50 + (2 - 1) x 4.00 = 58.50, the total.
+    assert by_month["2018-09"] == {
+        "base_subscription": 45.0,
+        "overage": 9.5,
+        "elearning_overage": 4.0,
+    }
+    september = next(r for r in money if r["month"] == "2018-09")
+    assert september["total"] == 58.5
+    for month, total in zip(
+        MONTHS, both.monthly["total"].cast(pl.Float64), strict=True
+    ):
+        assert sum(by_month[month].values()) == pytest.approx(total)
+
+
+def test_monthly_bill_without_elearning_keeps_two_lines(
+    monthly: dict[str, Any],
+) -> None:
+    amounts = monthly["vconcat"][1]
+    assert amounts["title"]["subtitle"] == (
+        "Stacked invoice lines: base subscription and overage"
+    )
+    color = amounts["layer"][0]["encoding"]["color"]
+    assert color["scale"]["domain"] == ["base_subscription", "overage"]
+
+
+def test_meters_chart_layout_and_encodings(meters: dict[str, Any]) -> None:
+    assert title_text(meters) == "Active Learners per meter"
+    assert meters["title"]["subtitle"].startswith("Lines: billable learners")
+    counted, included = meters["layer"]
+    assert [mark_type(counted), mark_type(included)] == ["line", "line"]
+    assert counted["mark"]["point"] == {"filled": True, "size": 60}
+    assert included["mark"]["strokeDash"] == [6, 3]
+    for unit in (counted, included):
+        encoding = unit["encoding"]
+        x = encoding["x"]
+        assert (x["field"], x["type"], x["title"]) == (
+            "month",
+            "ordinal",
+            "Billing month [YYYY-MM]",
+        )
+        assert x["scale"]["domain"] == MONTHS
+        assert encoding["y"]["title"] == "Active Learners [learners]"
+        assert encoding["y"]["type"] == "quantitative"
+        color = encoding["color"]
+        assert (color["field"], color["title"]) == ("meter", "Meter")
+        assert dict(
+            zip(color["scale"]["domain"], color["scale"]["range"], strict=True)
+        ) == {"LRM Active Learners": "#4c78a8", "e-Learning Active Learners": "#54a24b"}
+        assert tooltip_fields(unit) == [
+            "month",
+            "meter",
+            "learners",
+            "included",
+            "overage",
+        ]
+    assert counted["encoding"]["y"]["field"] == "learners"
+    assert included["encoding"]["y"]["field"] == "included"
+    # At most 3 learners: one tick per learner.
+    assert counted["encoding"]["y"]["axis"]["values"] == [0, 1, 2, 3]
+
+
+def test_meters_chart_rows(meters: dict[str, Any]) -> None:
+    data = rows(meters, meters)
+    assert [r["month"] for r in data] == [m for m in MONTHS for _ in range(2)]
+    lrm = [r for r in data if r["meter"] == "LRM Active Learners"]
+    elearning = [r for r in data if r["meter"] == "e-Learning Active Learners"]
+    assert [r["learners"] for r in lrm] == LRM_COUNTS
+    assert [r["learners"] for r in elearning] == ELEARNING_COUNTS
+    # LRM: 1 included throughout; overage = billable - 1 (never below 0).
+    assert {r["included"] for r in lrm} == {1}
+    assert [r["overage"] for r in lrm] == [2, 0, 0, 1, 1, 1, 1, 1, 1]
+    # e-Learning: 1 included, 2 from November (the change effective 1 November).
+    assert [r["included"] for r in elearning] == [1] * 7 + [2] * 2
+    assert [r["overage"] for r in elearning] == [0, 0, 0, 0, 0, 1, 1, 0, 0]
+    assert {r["rank"] for r in lrm} == {0}
+    assert {r["rank"] for r in elearning} == {1}
+
+
+def test_meters_chart_title_is_the_argument(both: Bill) -> None:
+    spec = charts.meters_chart(both.monthly, title="Both meters, 2018").to_dict()
+    assert title_text(spec) == "Both meters, 2018"
+
+
+def test_meters_chart_needs_the_elearning_meter(billed: Bill) -> None:
+    with pytest.raises(ValueError, match="no `elearning_learners` column"):
+        charts.meters_chart(billed.monthly)
+
+
+def test_meters_chart_names_another_missing_column(both: Bill) -> None:
+    with pytest.raises(ValueError, match="no `included_elearning_learners` column"):
+        charts.meters_chart(both.monthly.drop("included_elearning_learners"))
+
+
+def test_meters_chart_renders_to_svg(both: Bill, tmp_path: Path) -> None:
+    """Vega-Lite compiles and Vega draws it (vl-convert, headless): both series
+    are in the picture, with the legend and axis titles."""
+    path = tmp_path / "meters.svg"
+    charts.save(charts.meters_chart(both.monthly), path, title="meters")
+    svg = path.read_text(encoding="utf-8")
+    assert svg.startswith("<svg")
+    for text in (
+        "Active Learners per meter",
+        "LRM Active Learners",
+        "e-Learning Active Learners",
+        "Billing month [YYYY-MM]",
+        "Active Learners [learners]",
+    ):
+        assert text in svg
+    # One line per meter for the counts and one for the included learners.
+    assert svg.count('aria-roledescription="line mark"') == 4
+
+
 # -- billed_months --------------------------------------------------------------
 
 
@@ -411,7 +611,7 @@ def test_billed_months_spec(billed: Bill, grid: dict[str, Any]) -> None:
 # -- every chart ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["timeline", "monthly", "grid"])
+@pytest.mark.parametrize("name", ["timeline", "monthly", "grid", "meters"])
 def test_every_chart_has_titles_units_and_tooltips(
     name: str, request: pytest.FixtureRequest
 ) -> None:
