@@ -22,8 +22,9 @@ Input formats (DESIGN.md section 4; CSV with a header line, or Parquet):
 
 - **Invoice**, either per month: ``month`` (``YYYY-MM``), ``billable_learners``,
   optional ``amount`` (the month's charge before tax and any minimum-spend
-  true-up, i.e. base fee plus overage; ``total``, as ``meter-sim bill --format
-  csv`` writes it, is accepted instead); or per learner: ``month``,
+  true-up, i.e. base fee plus overage, of both meters when an e-Learning log is
+  given; ``total``, as ``meter-sim bill --format csv`` writes it, is accepted
+  instead); or per learner: ``month``,
   ``learner_id``, one line per learner billed.
 - **Vendor status report** (a documented subset of ``reference/domain-research.md``
   section 8.1): ``billing_month`` (``YYYY-MM``), ``learner_id``,
@@ -45,7 +46,7 @@ from typing import TYPE_CHECKING, Literal
 import polars as pl
 
 from meter_sim.billing import DEFAULT_TIMEZONE, _accounting, bill
-from meter_sim.exceptions import LogFormatError
+from meter_sim.exceptions import LogFormatError, PricingError
 from meter_sim.lifecycle import Outcome, Policy
 from meter_sim.logs import (
     FALSE_WORDS,
@@ -67,12 +68,19 @@ from meter_sim.logs import (
     _words_error,
 )
 from meter_sim.metering import ReasonEnum, month_index
-from meter_sim.pricing import CENT, month_total, overage_learners, round_money
+from meter_sim.pricing import (
+    CENT,
+    elearning_overage_learners,
+    month_total,
+    overage_learners,
+    round_money,
+)
 from meter_sim.reports import status_report
 from meter_sim.savings import find_savings
 
 if TYPE_CHECKING:
     from meter_sim.billing import Bill
+    from meter_sim.elearning import ElearningLog
     from meter_sim.logs import ActivityLog, StatusLog
     from meter_sim.pricing import Plan
 
@@ -148,6 +156,21 @@ MONTHS_SCHEMA = pl.Schema(
     }
 )
 """Columns of `Reconciliation.months` (see there)."""
+
+
+def _with_elearning(schema: pl.Schema) -> pl.Schema:
+    """``schema`` with ``expected_elearning_learners`` after ``expected_learners``."""
+    columns: list[tuple[str, pl.DataType]] = []
+    for name, dtype in schema.items():
+        columns.append((name, dtype))
+        if name == "expected_learners":
+            columns.append(("expected_elearning_learners", pl.UInt32()))
+    return pl.Schema(columns)
+
+
+MONTHS_ELEARNING_SCHEMA = _with_elearning(MONTHS_SCHEMA)
+"""Columns of `Reconciliation.months` when the logs include an e-Learning log:
+`MONTHS_SCHEMA` with ``expected_elearning_learners`` after ``expected_learners``."""
 
 MAX_COUNT = 999_999_999
 """Largest learner count an invoice may state. [learners]"""
@@ -501,9 +524,12 @@ class Reconciliation:
     expected : Bill
         The logs metered and priced with the plan over the invoice's months.
     months : pl.DataFrame
-        One row per month of the period, columns of `MONTHS_SCHEMA`: ``month``
-        Date; ``verdict`` Enum (``ok``, ``differs``, ``not_invoiced``: a per-month
-        invoice without the month); ``expected_learners`` (from the log),
+        One row per month of the period, columns of `MONTHS_SCHEMA` (with an
+        e-Learning log, `MONTHS_ELEARNING_SCHEMA`): ``month`` Date; ``verdict``
+        Enum (``ok``, ``differs``, ``not_invoiced``: a per-month invoice
+        without the month); ``expected_learners`` (from the log),
+        ``expected_elearning_learners`` (e-Learning Active Learners from the
+        e-Learning log; only with one),
         ``invoiced_learners`` (null if not invoiced), ``learner_difference``
         (invoiced - expected), ``utc_learners`` (the log's count with months in
         UTC), ``terms_learners`` (the log's count under the Terms' definition,
@@ -761,7 +787,9 @@ def _findings(
     if amount is not None and amount != planned:
         assert isinstance(amount, Decimal)
         assert isinstance(planned, Decimal)
-        notes.append(_amount_note(amount, planned, invoiced, month, plan))
+        elearning = row.get("expected_elearning_learners")
+        assert elearning is None or isinstance(elearning, int)
+        notes.append(_amount_note(amount, planned, invoiced, month, plan, elearning))
     return notes
 
 
@@ -787,14 +815,22 @@ def _tier_in_force(month: date, plan: Plan) -> int:
     return sum(change.first_month <= month for change in plan.tier_changes)
 
 
-def _other_tier_note(amount: Decimal, invoiced: int, month: date, plan: Plan) -> str:
+def _other_tier_note(
+    amount: Decimal, invoiced: int, month: date, plan: Plan, elearning: int | None
+) -> str:
     """Which other tier of the plan the amount is the price of, if one is."""
     in_force = _tier_in_force(month, plan)
     for index in range(len(plan.tier_changes) + 1):
         if index == in_force:
             continue
         start = plan.tier_changes[index - 1].first_month if index else None
-        if month_total(invoiced, plan, month=start) == amount:
+        try:
+            price = month_total(
+                invoiced, plan, month=start, elearning_learners=elearning
+            )
+        except PricingError:  # that tier prices no e-Learning overage
+            continue
+        if price == amount:
             return (
                 f": it is the price under {_tier_name(index, plan)}, not under "
                 f"{_tier_name(in_force, plan)}, the tier in force in {month:%Y-%m} "
@@ -804,13 +840,20 @@ def _other_tier_note(amount: Decimal, invoiced: int, month: date, plan: Plan) ->
 
 
 def _amount_note(
-    amount: Decimal, planned: Decimal, invoiced: int, month: date, plan: Plan
+    amount: Decimal,
+    planned: Decimal,
+    invoiced: int,
+    month: date,
+    plan: Plan,
+    elearning: int | None = None,
 ) -> str:
     """Why a month's amount is not the plan's price for the invoiced count.
 
     The price, base fee and overage rate are those of the tier in force in
     ``month`` (`Plan.in_force`); an amount that is the price under another tier
-    of the plan is named so (domain-research 6.4, rule 23).
+    of the plan is named so (domain-research 6.4, rule 23). ``elearning`` is
+    the month's expected e-Learning Active Learners (None without that meter):
+    their overage is part of the price, and an amount without it is named so.
     """
     cur = plan.currency
     note = (
@@ -819,12 +862,20 @@ def _amount_note(
     )
     if plan.tax_rate and amount == round_money(planned * (1 + plan.tax_rate)):
         return note + f": it is that price with {plan.tax_name} added"
-    other_tier = _other_tier_note(amount, invoiced, month, plan)
+    other_tier = _other_tier_note(amount, invoiced, month, plan, elearning)
     if other_tier:
         return note + other_tier
     terms = plan.in_force(month)
+    e_over = 0 if elearning is None else elearning_overage_learners(elearning, terms)
+    if e_over and amount == month_total(invoiced, terms):
+        return note + (
+            f": it leaves out the e-Learning overage ({e_over} e-Learning Active "
+            f"Learner(s) above the {terms.included_elearning_learners} included, "
+            f"{cur} {planned - amount})"
+        )
     over = overage_learners(invoiced, terms)
-    base = round_money(terms.base_fee)
+    # Everything but the LRM overage: the base fee and any e-Learning overage.
+    base = month_total(terms.included_learners, terms, elearning_learners=elearning)
     if over and terms.overage_price is not None and amount > base:
         rate = ((amount - base) / over).quantize(CENT)
         if round_money(rate * over) + base == amount:
@@ -846,9 +897,12 @@ def _month_table(
 ) -> pl.DataFrame:
     """`Reconciliation.months`: counts, amounts and findings per month."""
     plan = expected.plan
+    elearning = expected.elearning is not None
+    e_columns = ["expected_elearning_learners"] if elearning else []
     table = expected.monthly.select(
         "month",
         pl.col("billable_learners").alias("expected_learners"),
+        *(pl.col("elearning_learners").alias(name) for name in e_columns),
         pl.col("total").alias("expected_amount"),
     ).join(
         in_utc.monthly.select(
@@ -902,10 +956,21 @@ def _month_table(
         table = table.join(counts, on="month", how="left").with_columns(
             pl.col(v).fill_null(0) for v in verdicts
         )
-    # Each month at the tier in force in it (`Plan.in_force`, rule 23).
+    # Each month at the tier in force in it (`Plan.in_force`, rule 23), with
+    # the e-Learning overage of the expected e-Learning count (the invoice
+    # states no e-Learning count).
+    e_counts = (
+        table["expected_elearning_learners"].to_list()
+        if elearning
+        else [None] * table.height
+    )
     planned = [
-        None if n is None else month_total(n, plan, month=m)
-        for m, n in table.select("month", "invoiced_learners").iter_rows()
+        None if n is None else month_total(n, plan, month=m, elearning_learners=e)
+        for (m, n), e in zip(
+            table.select("month", "invoiced_learners").iter_rows(),
+            e_counts,
+            strict=True,
+        )
     ]
     table = table.with_columns(
         pl.Series("plan_amount_for_invoiced", planned, dtype=MONEY),
@@ -923,6 +988,7 @@ def _month_table(
         _findings(row, plan, expected.timezone, names)
         for row in table.iter_rows(named=True)
     ]
+    schema = MONTHS_ELEARNING_SCHEMA if elearning else MONTHS_SCHEMA
     verdict = [
         "ok" if not notes else "not_invoiced" if invoiced is None else "differs"
         for notes, invoiced in zip(findings, table["invoiced_learners"], strict=True)
@@ -932,8 +998,8 @@ def _month_table(
             pl.Series("verdict", verdict),
             pl.Series("findings", ["\n".join(notes) for notes in findings]),
         )
-        .select(list(MONTHS_SCHEMA))
-        .cast(MONTHS_SCHEMA)
+        .select(list(schema))
+        .cast(schema)
     )
 
 
@@ -948,6 +1014,7 @@ def reconcile(
     first_month: date | None = None,
     last_month: date | None = None,
     policy: Policy | None = None,
+    elearning: ElearningLog | None = None,
 ) -> Reconciliation:
     """Check an invoice (and the vendor's status report) against the logs.
 
@@ -973,6 +1040,12 @@ def reconcile(
         as rejected.
     policy : Policy or None
         Rule switches; default `Policy()`.
+    elearning : ElearningLog or None
+        The provider's e-Learning enrolment log: the expected bill then has the
+        e-Learning meter too (`meter_sim.billing.bill`); the month table gets
+        ``expected_elearning_learners``, and each month's price (expected, and
+        of the invoiced count) includes the e-Learning overage of the expected
+        e-Learning count.
 
     Returns
     -------
@@ -1013,6 +1086,7 @@ def reconcile(
         first_month=first_month,
         last_month=last_month,
         policy=policy,
+        elearning=elearning,
     )
     in_utc = (
         expected

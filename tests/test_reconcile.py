@@ -26,11 +26,18 @@ import pytest
 from typer.testing import CliRunner
 
 from meter_sim.cli import app
+from meter_sim.elearning import read_elearning_log
 from meter_sim.exceptions import LogFormatError
 from meter_sim.lifecycle import Policy
 from meter_sim.logs import read_activity_log, read_status_log
 from meter_sim.pricing import Plan, TierChange
-from meter_sim.reconcile import read_invoice, read_vendor_report, reconcile
+from meter_sim.reconcile import (
+    MONTHS_ELEARNING_SCHEMA,
+    MONTHS_SCHEMA,
+    read_invoice,
+    read_vendor_report,
+    reconcile,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -963,3 +970,95 @@ def test_savings_are_priced_at_the_tier_in_force(tmp_path: Path) -> None:
         ("2018-08", "B", Decimal("0.00")),
         ("2018-08", "A", Decimal("0.00")),
     ]
+
+
+# --- the e-Learning meter beside the LRM one (#15.2) -------------------------
+
+ELEARNING = """learner_id,enrolment_id,changed_at,enabled
+A,E1,2018-07-02T10:00:00+10:00,yes
+B,E2,2018-07-03T10:00:00+10:00,yes
+B,E2,2018-07-10T10:00:00+10:00,no
+"""
+"""A's enrolment is enabled (by a rule, at creation) from 2 July to the end: July
+and August. B's from 3 to 10 July: July. Both enabled while LRM-Active. So July
+has 2 e-Learning Active Learners and August 1."""
+
+ELEARNING_PLAN = PLAN_MODEL.model_copy(
+    update={
+        "included_elearning_learners": 1,
+        "elearning_overage_price": Decimal("3.00"),
+    }
+)
+"""The test plan with 1 e-Learning Active Learner included and 3.00 for each
+beyond: July 100.00 + 1 x 10.00 + 1 x 3.00 = 113.00; August 100.00 + 1 x 10.00
++ 0 = 110.00."""
+
+
+@pytest.mark.parametrize(
+    ("july", "verdicts", "finding"),
+    [
+        ("113.00", ["ok", "ok"], ""),
+        (
+            "110.00",
+            ["differs", "ok"],
+            "amount AUD 110.00 is not the plan's price for 2 learner(s), AUD "
+            "113.00: it leaves out the e-Learning overage (1 e-Learning Active "
+            "Learner(s) above the 1 included, AUD 3.00)",
+        ),
+        # LRM overage at 12.50: 113.00 - 100.00 - 3.00 (e-Learning) = 12.50.
+        (
+            "115.50",
+            ["differs", "ok"],
+            "amount AUD 115.50 is not the plan's price for 2 learner(s), AUD "
+            "113.00: the 1 overage learner(s) are priced at 12.50 each; the plan's "
+            "rate is 10.00",
+        ),
+    ],
+    ids=["both-meters", "elearning-left-out", "lrm-rate"],
+)
+def test_the_month_table_carries_the_elearning_count(
+    files: dict[str, Path],
+    tmp_path: Path,
+    july: str,
+    verdicts: list[str],
+    finding: str,
+) -> None:
+    enrolments = write(tmp_path, "elearning.csv", ELEARNING)
+    invoice = write(
+        tmp_path, "invoice.csv", "month,billable_learners,amount\n"
+        f"2018-07,2,{july}\n2018-08,2,110.00\n",
+    )  # fmt: skip
+    result = reconcile(
+        read_status_log(files["status"]),
+        read_invoice(invoice),
+        plan=ELEARNING_PLAN,
+        timezone="Australia/Sydney",
+        elearning=read_elearning_log(enrolments),
+    )
+    months = result.months
+    assert months.schema == MONTHS_ELEARNING_SCHEMA
+    assert months["expected_elearning_learners"].to_list() == [2, 1]
+    assert months["expected_learners"].to_list() == [2, 2]
+    assert months["expected_amount"].to_list() == [
+        Decimal("113.00"),
+        Decimal("110.00"),
+    ]
+    assert months["plan_amount_for_invoiced"].to_list() == [
+        Decimal("113.00"),
+        Decimal("110.00"),
+    ]
+    assert months["verdict"].to_list() == verdicts
+    assert [f for f in months["findings"] if f] == ([finding] if finding else [])
+    assert f"{enrolments} (e-Learning log)" in result.inputs["input"].to_list()
+
+
+def test_without_an_elearning_log_the_month_table_is_unchanged(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    invoice = write(
+        tmp_path, "invoice.csv", "month,billable_learners,amount\n"
+        "2018-07,2,110.00\n2018-08,2,110.00\n",
+    )  # fmt: skip
+    result = check(files, invoice)
+    assert result.expected.elearning is None
+    assert result.months.schema == MONTHS_SCHEMA
