@@ -1671,6 +1671,7 @@ def reconcile_command(
     from_month: FromOption = None,
     through_month: ThroughOption = None,
     definition: DefinitionOption = "flag",
+    elearning: ElearningOption = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -1720,12 +1721,16 @@ def reconcile_command(
                 first_month=first,
                 last_month=last,
                 policy=policy,
+                elearning=None
+                if elearning is None
+                else read_elearning_log(elearning, naive_timezone=naive_timezone),
             )
             bar.update(task, advance=1)
         if out is not None:
             _write_reconciliation(
-                result, out, status_log, activity, invoice, vendor_report, plan
-            )
+                result, out, status_log, activity, invoice, vendor_report, plan,
+                elearning,
+            )  # fmt: skip
     except MeterSimError as exc:
         raise _fail(exc) from None
     _print_reconciliation(result, output)

@@ -554,3 +554,42 @@ def test_the_status_report_shows_the_elearning_meter(tmp_path: Path) -> None:
     assert rows_of[("2026-04", "A")] == ("Y", "N")
     assert rows_of[("2026-03", "D")] == ("Y", "Y")
     assert sum(e == "Y" for _, e in rows_of.values()) == 9  # the e-Learning months
+
+
+def test_reconcile_checks_an_invoice_of_both_meters(tmp_path: Path) -> None:
+    # The example's months cost 104.00, 118.00, 118.00 and 100.00 (its header);
+    # an invoice that leaves out January's e-Learning overage (1 x 4.00) differs.
+    scenario = load_scenario(EXAMPLE)
+    status, enrolments = tmp_path / "status.csv", tmp_path / "elearning.csv"
+    scenario.status_frame().select("learner_id", "changed_at", "is_active").write_csv(
+        status
+    )
+    frame = scenario.elearning_frame()
+    assert frame is not None
+    frame.select("learner_id", "enrolment_id", "changed_at", "enabled").write_csv(
+        enrolments
+    )
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "name: both\ncurrency: AUD\nbase_fee: 100.00\nincluded_learners: 2\n"
+        "overage_price: 10.00\nincluded_elearning_learners: 1\n"
+        "elearning_overage_price: 4.00\n"
+    )
+    invoice = tmp_path / "invoice.csv"
+    args = [
+        "reconcile", "--status", str(status), "--elearning", str(enrolments),
+        "--invoice", str(invoice), "--plan", str(plan), "--format", "json",
+    ]  # fmt: skip
+    invoice.write_text(
+        "month,billable_learners,amount\n"
+        "2026-01,2,104.00\n2026-02,3,118.00\n2026-03,3,118.00\n2026-04,2,100.00\n"
+    )
+    right = runner.invoke(app, args)
+    assert right.exit_code == 0, right.stdout
+    months = json.loads(right.stdout)["months"]
+    assert [m["expected_elearning_learners"] for m in months] == [2, 3, 3, 1]
+    invoice.write_text(invoice.read_text().replace("104.00", "100.00"))
+    wrong = runner.invoke(app, args)
+    assert wrong.exit_code == 1
+    january = json.loads(wrong.stdout)["months"][0]
+    assert (january["verdict"], january["amount_difference"]) == ("differs", "-4.00")
