@@ -276,7 +276,8 @@ def bill(
         IANA billing time zone; months are calendar months there.
     first_month, last_month : date or None
         First days of the first and last months reported; default the months of
-        the first and last rows of the status log (and e-Learning log).
+        the status log's first row and of the last row of the status log or
+        the e-Learning log.
     policy : Policy or None
         Rule switches (scheduled communications; the definition of an Active
         Learner: under ``flag_or_activity`` a month with activity while
@@ -313,10 +314,13 @@ def bill(
             if status.rows_read:  # only blank records: say where they went
                 msg += f" ({status.rows_read} rows read, all blank records)"
             raise LogFormatError(msg, source=status.source)
-        logged = events.select("changed_at")
-        if elearning is not None:  # both meters' rows: the period spans both logs
-            logged = pl.concat([logged, elearning.events.select("changed_at")])
-        default_first, default_last = period_of(logged, timezone)
+        default_first, default_last = period_of(events, timezone)
+        if elearning is not None and not elearning.events.is_empty():
+            # Through the e-Learning log's last row too (an enrolment disabled
+            # later still bills until then); not earlier than the status log,
+            # as nobody can be enabled before the learner exists.
+            later = period_of(elearning.events, timezone)[1]
+            default_last = max(default_last, later)
         first_month = first_month or default_first
         last_month = last_month or default_last
     if first_month > last_month:

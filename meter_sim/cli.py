@@ -190,12 +190,12 @@ def _month(value: str | None, option: str) -> date | None:
     raise typer.BadParameter(msg, param_hint=f"'{option}'")
 
 
-def _decimal(value: str | None) -> Decimal | None:
+def _decimal(value: str | None, option: str = "--overage-price") -> Decimal | None:
     if value is None:
         return None
     if not re.fullmatch(r"\d+(\.\d+)?", value, flags=re.ASCII):
         msg = f"expected a non-negative decimal amount like 7.50, got {value!r}"
-        raise typer.BadParameter(msg, param_hint="'--overage-price'")
+        raise typer.BadParameter(msg, param_hint=f"'{option}'")
     return Decimal(value)
 
 
@@ -346,12 +346,23 @@ def _print_bill(
         if not result.rejected.is_empty():
             _print_table(result.rejected, f"Rejected rows ({result.rejected.height})")
     _print_inputs(result.inputs, None, to=report)
+    _print_still_open(result, report)
+
+
+def _print_still_open(result: Bill, report: Console) -> None:
+    """Say how many learners are still Active (or Enabled) at the end of the log."""
     still = result.still_active
     if still:
         report.print(
             f"{still} learner(s) still active at the end of the log are billed "
             f"through {result.last_month:%Y-%m} only; bill later months with "
             "--through YYYY-MM (or a scenario's period)."
+        )
+    enabled = 0 if result.elearning is None else result.elearning.still_enabled
+    if enabled:
+        report.print(
+            f"{enabled} learner(s) with an e-Learning enrolment still Enabled at the "
+            f"end of the log are billed through {result.last_month:%Y-%m} only."
         )
 
 
@@ -486,7 +497,12 @@ def bill_command(
     first, last = _month(from_month, "--from"), _month(through_month, "--through")
     policy = _policy(definition, activity)
     inputs = (status_log, activity, plan, elearning)
-    _check_bill_outputs(learner_months_file, elearning_months_file, inputs)
+    _check_bill_outputs(
+        learner_months_file, elearning_months_file, rejected_file, inputs
+    )
+    if elearning is None and {elearning_included, elearning_overage_price} != {None}:
+        msg = "--elearning-included/-overage-price price an e-Learning log: --elearning"
+        raise _fail(LogFormatError(msg, field="elearning-included"))
     if rejected_file is not None:
         _check_rejected_file(rejected_file, learner_months_file, *inputs)
     if streaming:
@@ -660,12 +676,14 @@ def _bill_streaming(
 def _check_bill_outputs(
     learner_months: Path | None,
     elearning_months: Path | None,
+    rejected: Path | None,
     inputs: tuple[Path | None, ...],
 ) -> None:
     """Refuse, before any work, learner-month files that would replace an input.
 
     ``inputs`` are the status log, activity log, plan and e-Learning log (each
-    possibly None), in that order.
+    possibly None), in that order. The e-Learning learner-months may not name
+    the file of the learner-months or of the rejected rows either.
     """
     outputs = {
         "--learner-months": learner_months,
@@ -675,6 +693,18 @@ def _check_bill_outputs(
         for option, out in outputs.items():
             if out is not None:
                 _refuse_overwrite(out, option, *inputs)
+        others = {"--learner-months": learner_months, "--rejected": rejected}
+        for option, other in others.items():
+            if (
+                elearning_months is not None
+                and other is not None
+                and _same_file(elearning_months, other)
+            ):
+                msg = (
+                    f"{elearning_months}: --elearning-learner-months and "
+                    f"{option} name the same file"
+                )
+                raise LogFormatError(msg, field="elearning-learner-months")
         if elearning_months is not None and inputs[-1] is None:
             msg = "--elearning-learner-months needs the log: --elearning LOG"
             raise LogFormatError(msg, field="elearning-learner-months")
@@ -725,9 +755,15 @@ def _with_elearning_prices(
     if included is None or price is None:
         msg = "--elearning-included and --elearning-overage-price go together"
         raise LogFormatError(msg, field="elearning-included")
+    if chosen is USAGE_ONLY:
+        msg = (
+            "--elearning-included/-overage-price go with --included and "
+            "--overage-price (or give a plan file)"
+        )
+        raise LogFormatError(msg, field="elearning-included")
     fields = chosen.model_dump() | {
         "included_elearning_learners": included,
-        "elearning_overage_price": _decimal(price),
+        "elearning_overage_price": _decimal(price, "--elearning-overage-price"),
     }
     try:
         return Plan.model_validate(fields)
@@ -1242,6 +1278,8 @@ def _print_comparison(
         return
     if output == "csv":
         sys.stdout.write(_as_text(table).write_csv())
+        for name, why in not_priced.items():
+            errors.print(_safe(f"not priced: {name}: {why}"))
         return
     names = {
         "base_subscription": "base",

@@ -403,12 +403,16 @@ class ElearningMeter:
         `REJECTED_SCHEMA`: duplicates, blank records and refused enablings.
     rows_read : int
         Rows of the log. [rows]
+    still_enabled : int
+        Learners with an enrolment still Enabled at the end of the log (billed
+        through the period's last month only). [learners]
     """
 
     learner_months: pl.DataFrame
     usage: pl.DataFrame
     rejected: pl.DataFrame
     rows_read: int
+    still_enabled: int = 0
 
 
 def meter_elearning(
@@ -441,7 +445,9 @@ def meter_elearning(
     events, refused = log.events, log.rejected.clear()
     if status is not None:
         events, refused = refuse_enabling_while_inactive(log, status, timezone)
-    intervals = status_intervals(enabled_status(events).lazy())
+    folded = enabled_status(events)
+    still = folded.group_by("learner_id").agg(pl.col("is_active").last())
+    intervals = status_intervals(folded.lazy())
     reason = (
         pl.when(pl.col("reason") == "carried_over")
         .then(pl.lit("continuing"))
@@ -462,4 +468,10 @@ def meter_elearning(
         how="left",
     ).select("month", pl.col("elearning_learners").fill_null(0).cast(pl.UInt32))
     rejected = pl.concat([log.rejected, refused]).cast(REJECTED_SCHEMA).sort("line")
-    return ElearningMeter(months, usage.sort("month"), rejected, log.rows_read)
+    return ElearningMeter(
+        months,
+        usage.sort("month"),
+        rejected,
+        log.rows_read,
+        int(still["is_active"].sum()),
+    )

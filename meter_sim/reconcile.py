@@ -657,19 +657,23 @@ def _classify(
         .then(pl.lit("billed_not_active"))
         .otherwise(pl.lit("billed_ok"))
     )
+    billed_why = (  # why the log bills the learner-month
+        pl.when(reason == "activity_while_inactive")
+        .then(pl.lit("activity recorded while inactive (the Terms' definition)"))
+        .otherwise(pl.format("Active in the month ({})", reason))
+    )
     explanation = (
         pl.when(pl.col("line").is_null() & ~in_utc_flag)
         .then(
             pl.format(
-                "Active in the month ({}); the invoice would omit it if months were "
-                "counted in UTC",
-                reason,
+                "{}; the invoice would omit it if months were counted in UTC",
+                billed_why,
             )
         )
         .when(pl.col("line").is_null())
-        .then(pl.format("Active in the month ({}) but not invoiced", reason))
+        .then(pl.format("{} but not invoiced", billed_why))
         .when(pl.col("reason").is_not_null())
-        .then(pl.format("Active in the month ({})", reason))
+        .then(billed_why)
         .when(pl.col("_created").is_null())
         .then(pl.lit("the learner is not in the status log"))
         .when(pl.col("_in_terms").fill_null(value=False))
@@ -1088,15 +1092,18 @@ def reconcile(
         policy=policy,
         elearning=elearning,
     )
+    terms_reading = (policy or Policy()).definition == "flag_or_activity"
     in_utc = (
         expected
         if timezone == "UTC"
-        else bill(
+        else bill(  # the same reading of the rules, months in UTC
             status,
+            activity if terms_reading else None,
             plan=plan,
             timezone="UTC",
             first_month=first_month,
             last_month=last_month,
+            policy=policy,
         )
     )
     in_terms = None

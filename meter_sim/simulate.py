@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from meter_sim.billing import bill, run_scenario
+from meter_sim.elearning import prepare_elearning_log
 from meter_sim.lifecycle import ActivityKind, month_start
 from meter_sim.logs import prepare_activity_log
 from meter_sim.metering import period_of
@@ -263,11 +264,14 @@ def _bill_run(
 
     With ``check`` the needs, as they happened, are also checked against the
     statuses as an activity log (the ``blocked`` count); without it only the
-    status log is billed, which gives the same usage and invoice.
+    status log is billed, which gives the same usage and invoice. The
+    scenario's e-Learning enrolments, if any, are billed on the second meter,
+    their enablings checked against the strategy's statuses.
     """
     activity = (
         prepare_activity_log(_needs_as_activity(run.needs), source) if check else None
     )
+    enrolments = scenario.elearning_frame()
     return bill(
         status_log(run, source),
         activity,
@@ -275,6 +279,9 @@ def _bill_run(
         timezone=scenario.timezone,
         first_month=period[0],
         last_month=period[1],
+        elearning=None
+        if enrolments is None
+        else prepare_elearning_log(enrolments, str(scenario.source)),
     )
 
 

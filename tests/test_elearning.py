@@ -593,3 +593,108 @@ def test_reconcile_checks_an_invoice_of_both_meters(tmp_path: Path) -> None:
     assert wrong.exit_code == 1
     january = json.loads(wrong.stdout)["months"][0]
     assert (january["verdict"], january["amount_difference"]) == ("differs", "-4.00")
+
+
+def test_every_strategy_keeps_the_elearning_meter() -> None:
+    # always_active keeps every learner Active from creation on. LRM: Jan {A, B},
+    # Feb {A, B, C}, Mar and Apr {A, B, C, D}: overage 0 + 1 + 2 + 2 = 5 x 10.00.
+    # e-Learning: as the scenario, but D-E2 (15 April) is now accepted, D being
+    # Active: 2, 3, 3, 2 learners, overage 1 + 2 + 2 + 1 = 6 x 4.00. Total 4 x
+    # 100.00 + 50.00 + 24.00 = 474.00, and no enabling is refused.
+    from meter_sim.simulate import compare_strategies
+
+    comparison = compare_strategies(load_scenario(EXAMPLE))
+    always = comparison.bills["always_active"]
+    assert always.elearning is not None
+    assert always.monthly["elearning_learners"].to_list() == [2, 3, 3, 2]
+    assert always.invoice.total_ex_tax == Decimal("474.00")
+    assert always.rejected.is_empty()
+    assert comparison.bills["explicit"].invoice.total_ex_tax == Decimal("440.00")
+
+
+# --- faults found by a break-it trial ----------------------------------------------
+
+
+def test_e_learning_outputs_and_prices_are_checked_before_any_work(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    base = ["bill", str(files["status"]), "--elearning", str(files["elearning"])]
+    same = str(tmp_path / "same.csv")
+    for other in ("--learner-months", "--rejected"):
+        result = runner.invoke(
+            app, [*base, "--elearning-learner-months", same, other, same]
+        )
+        assert result.exit_code == 2
+        assert f"--elearning-learner-months and {other} name the same file" in (
+            " ".join(result.stderr.split())
+        )
+        assert not (tmp_path / "same.csv").exists()
+    alone = runner.invoke(
+        app,
+        ["bill", str(files["status"]), "--elearning-included", "1",
+         "--elearning-overage-price", "2"],
+    )  # fmt: skip
+    assert alone.exit_code == 2
+    assert "price an e-Learning log: --elearning" in alone.stderr
+    usage_only = runner.invoke(
+        app, [*base, "--elearning-included", "1", "--elearning-overage-price", "2"]
+    )
+    assert usage_only.exit_code == 2
+    assert "go with --included and --overage-price" in usage_only.stderr
+    bad = runner.invoke(
+        app,
+        [*base, "--included", "1", "--overage-price", "5", "--elearning-included",
+         "1", "--elearning-overage-price", "1e3"],
+    )  # fmt: skip
+    assert bad.exit_code == 2
+    assert "--elearning-overage-price" in bad.stderr
+
+
+def test_the_default_period_and_enrolments_still_enabled(tmp_path: Path) -> None:
+    # B is Active 10 to 20 January 2026. A Disabled enrolment row of November
+    # 2025 (before B exists) does not stretch the period back; B-E1 enabled on
+    # 11 January and never disabled bills January, and B-E2 disabled in March
+    # stretches the period to March: e-Learning January to March.
+    status = tmp_path / "status.csv"
+    status.write_text(
+        "learner_id,changed_at,is_active\n"
+        "B,2026-01-10T09:00:00+11:00,yes\nB,2026-01-20T09:00:00+11:00,no\n"
+    )
+    enrolments = tmp_path / "elearning.csv"
+    enrolments.write_text(
+        "learner_id,enrolment_id,changed_at,enabled\n"
+        "B,E0,2025-11-11T09:00:00+11:00,no\n"
+        "B,E1,2026-01-11T09:00:00+11:00,yes\n"
+        "B,E2,2026-03-03T09:00:00+11:00,no\n"
+    )
+    result = runner.invoke(
+        app, ["bill", str(status), "--elearning", str(enrolments), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    months = json.loads(result.stdout)["months"]
+    assert [m["month"] for m in months] == ["2026-01", "2026-02", "2026-03"]
+    assert [m["elearning_learners"] for m in months] == [1, 1, 1]
+    assert (
+        "1 learner(s) with an e-Learning enrolment still Enabled at the end of the "
+        "log are billed through 2026-03 only"
+    ) in " ".join(result.stderr.split())
+
+
+def test_plans_csv_names_the_plans_not_priced(tmp_path: Path) -> None:
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "both.yaml").write_text(
+        "name: Both\ncurrency: AUD\nbase_fee: 100.00\nincluded_learners: 2\n"
+        "overage_price: 10.00\nincluded_elearning_learners: 1\n"
+        "elearning_overage_price: 4.00\n"
+    )
+    (book / "lrm-only.yaml").write_text(
+        "name: LRM only\ncurrency: AUD\nbase_fee: 90.00\nincluded_learners: 2\n"
+        "overage_price: 10.00\n"
+    )
+    result = runner.invoke(
+        app, ["plans", str(EXAMPLE), "--price-book", str(book), "--format", "csv"]
+    )
+    assert result.exit_code == 0
+    assert "lrm-only" not in result.stdout
+    assert "not priced: lrm-only:" in result.stderr

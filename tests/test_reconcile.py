@@ -1062,3 +1062,30 @@ def test_without_an_elearning_log_the_month_table_is_unchanged(
     result = check(files, invoice)
     assert result.expected.elearning is None
     assert result.months.schema == MONTHS_SCHEMA
+
+
+def test_under_the_terms_a_learner_billed_for_activity_is_explained_so(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    # Under --definition flag_or_activity, B's August line is right, and says why;
+    # months counted in UTC read the rules the same way (B still billed in August).
+    activity = write(tmp_path, "activity.csv", TERMS_ACTIVITY)
+    invoice = write(
+        tmp_path, "lines.csv",
+        "month,learner_id\n2018-07,A\n2018-07,B\n2018-08,A\n2018-08,U\n2018-08,B\n",
+    )  # fmt: skip
+    result = check(
+        files,
+        invoice,
+        activity=read_activity_log(activity),
+        policy=Policy(definition="flag_or_activity"),
+    )
+    assert result.matches
+    b_august = result.learner_months.filter(
+        (pl.col("learner_id") == "B") & (pl.col("month") == AUG)
+    )
+    assert b_august["explanation"].item() == (
+        "activity recorded while inactive (the Terms' definition)"
+    )
+    # UTC: July {A, B, U}; August {A, B} (B's edit of 9 August 23:00 UTC).
+    assert result.months["utc_learners"].to_list() == [3, 2]
