@@ -405,6 +405,41 @@ EXAMPLE_ELEARNING = [  # worked by hand in the scenario's header
 ]
 
 
+BOTH_PLAN = (
+    "name: both\ncurrency: AUD\nbase_fee: 100.00\nincluded_learners: 2\n"
+    "overage_price: 10.00\nincluded_elearning_learners: 1\n"
+    "elearning_overage_price: 4.00\n"
+)
+"""The example scenario's plan as a plan file."""
+
+
+def price_book(folder: Path) -> Path:
+    """A price book of the example's plan (``both``) and one without e-Learning."""
+    book = folder / "book"
+    book.mkdir()
+    (book / "both.yaml").write_text(BOTH_PLAN)
+    (book / "lrm-only.yaml").write_text(
+        "name: LRM only\ncurrency: AUD\nbase_fee: 90.00\nincluded_learners: 2\n"
+        "overage_price: 10.00\n"
+    )
+    return book
+
+
+def export_example(folder: Path) -> tuple[Path, Path]:
+    """The example scenario's status and enrolment logs, written as CSV files."""
+    scenario = load_scenario(EXAMPLE)
+    status, enrolments = folder / "status.csv", folder / "elearning.csv"
+    scenario.status_frame().select("learner_id", "changed_at", "is_active").write_csv(
+        status
+    )
+    frame = scenario.elearning_frame()
+    assert frame is not None
+    frame.select("learner_id", "enrolment_id", "changed_at", "enabled").write_csv(
+        enrolments
+    )
+    return status, enrolments
+
+
 def check_example(result: Bill) -> None:
     lrm: dict[str, list[str]] = {}
     for learner, month, _ in rows(result.learner_months):
@@ -449,15 +484,7 @@ def test_the_example_scenario_runs_as_worked_by_hand() -> None:
 
 def test_the_example_billed_from_exported_logs_is_the_same(tmp_path: Path) -> None:
     scenario = load_scenario(EXAMPLE)
-    status, enrolments = tmp_path / "status.csv", tmp_path / "elearning.csv"
-    scenario.status_frame().select("learner_id", "changed_at", "is_active").write_csv(
-        status
-    )
-    frame = scenario.elearning_frame()
-    assert frame is not None
-    frame.select("learner_id", "enrolment_id", "changed_at", "enabled").write_csv(
-        enrolments
-    )
+    status, enrolments = export_example(tmp_path)
     result = bill(
         read_status_log(status),
         plan=scenario.plan,
@@ -468,11 +495,7 @@ def test_the_example_billed_from_exported_logs_is_the_same(tmp_path: Path) -> No
     )
     check_example(result)
     plan = tmp_path / "plan.yaml"
-    plan.write_text(
-        "name: both\ncurrency: AUD\nbase_fee: 100.00\nincluded_learners: 2\n"
-        "overage_price: 10.00\nincluded_elearning_learners: 1\n"
-        "elearning_overage_price: 4.00\n"
-    )
+    plan.write_text(BOTH_PLAN)
     command = runner.invoke(
         app,
         [
@@ -491,17 +514,7 @@ def test_plans_prices_both_meters_and_names_a_plan_that_cannot(
     # The example's usage (LRM 2, 3, 3, 2; e-Learning 2, 3, 3, 1) under its own
     # plan gives 440.00 (worked in the scenario's header); a plan with no
     # e-Learning price cannot price 1 e-Learning learner over its tier of 0.
-    book = tmp_path / "book"
-    book.mkdir()
-    (book / "both.yaml").write_text(
-        "name: Both\ncurrency: AUD\nbase_fee: 100.00\nincluded_learners: 2\n"
-        "overage_price: 10.00\nincluded_elearning_learners: 1\n"
-        "elearning_overage_price: 4.00\n"
-    )
-    (book / "lrm-only.yaml").write_text(
-        "name: LRM only\ncurrency: AUD\nbase_fee: 90.00\nincluded_learners: 2\n"
-        "overage_price: 10.00\n"
-    )
+    book = price_book(tmp_path)
     result = runner.invoke(
         app, ["plans", str(EXAMPLE), "--price-book", str(book), "--format", "json"]
     )
@@ -523,16 +536,7 @@ def test_plans_prices_both_meters_and_names_a_plan_that_cannot(
 def test_the_status_report_shows_the_elearning_meter(tmp_path: Path) -> None:
     # B is LRM-inactive from 10 February but B-E1 stays Enabled: in April the
     # report says not billable on the LRM meter, billable on the e-Learning one.
-    scenario = load_scenario(EXAMPLE)
-    status, enrolments = tmp_path / "status.csv", tmp_path / "elearning.csv"
-    scenario.status_frame().select("learner_id", "changed_at", "is_active").write_csv(
-        status
-    )
-    frame = scenario.elearning_frame()
-    assert frame is not None
-    frame.select("learner_id", "enrolment_id", "changed_at", "enabled").write_csv(
-        enrolments
-    )
+    status, enrolments = export_example(tmp_path)
     out = tmp_path / "report.csv"
     result = runner.invoke(
         app,
@@ -559,22 +563,9 @@ def test_the_status_report_shows_the_elearning_meter(tmp_path: Path) -> None:
 def test_reconcile_checks_an_invoice_of_both_meters(tmp_path: Path) -> None:
     # The example's months cost 104.00, 118.00, 118.00 and 100.00 (its header);
     # an invoice that leaves out January's e-Learning overage (1 x 4.00) differs.
-    scenario = load_scenario(EXAMPLE)
-    status, enrolments = tmp_path / "status.csv", tmp_path / "elearning.csv"
-    scenario.status_frame().select("learner_id", "changed_at", "is_active").write_csv(
-        status
-    )
-    frame = scenario.elearning_frame()
-    assert frame is not None
-    frame.select("learner_id", "enrolment_id", "changed_at", "enabled").write_csv(
-        enrolments
-    )
+    status, enrolments = export_example(tmp_path)
     plan = tmp_path / "plan.yaml"
-    plan.write_text(
-        "name: both\ncurrency: AUD\nbase_fee: 100.00\nincluded_learners: 2\n"
-        "overage_price: 10.00\nincluded_elearning_learners: 1\n"
-        "elearning_overage_price: 4.00\n"
-    )
+    plan.write_text(BOTH_PLAN)
     invoice = tmp_path / "invoice.csv"
     args = [
         "reconcile", "--status", str(status), "--elearning", str(enrolments),
@@ -681,17 +672,7 @@ def test_the_default_period_and_enrolments_still_enabled(tmp_path: Path) -> None
 
 
 def test_plans_csv_names_the_plans_not_priced(tmp_path: Path) -> None:
-    book = tmp_path / "book"
-    book.mkdir()
-    (book / "both.yaml").write_text(
-        "name: Both\ncurrency: AUD\nbase_fee: 100.00\nincluded_learners: 2\n"
-        "overage_price: 10.00\nincluded_elearning_learners: 1\n"
-        "elearning_overage_price: 4.00\n"
-    )
-    (book / "lrm-only.yaml").write_text(
-        "name: LRM only\ncurrency: AUD\nbase_fee: 90.00\nincluded_learners: 2\n"
-        "overage_price: 10.00\n"
-    )
+    book = price_book(tmp_path)
     result = runner.invoke(
         app, ["plans", str(EXAMPLE), "--price-book", str(book), "--format", "csv"]
     )
