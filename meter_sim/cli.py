@@ -1107,10 +1107,13 @@ def run_command(
     output: Annotated[
         OutputFormat, typer.Option("--format", help="csv prints the monthly bill.")
     ] = "table",
+    definition: DefinitionOption = "flag",
 ) -> None:
     """Run a scenario: its monthly bill, and with --learners each learner-month."""
     try:
-        result = run_scenario(load_scenario(scenario))
+        result = run_scenario(
+            load_scenario(scenario), policy=Policy(definition=definition)
+        )
     except MeterSimError as exc:
         raise _fail(exc) from None
     _print_bill(
@@ -1119,6 +1122,7 @@ def run_command(
         with_learners=learners,
         title="Monthly bill",
         csv_learner_months=learners,
+        with_elearning=learners,
     )
 
 

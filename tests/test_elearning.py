@@ -679,3 +679,38 @@ def test_plans_csv_names_the_plans_not_priced(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert "lrm-only" not in result.stdout
     assert "not priced: lrm-only:" in result.stderr
+
+
+def test_run_takes_the_definition_and_lists_learner_months_only_if_asked(
+    tmp_path: Path,
+) -> None:
+    # L1: Active 5 to 20 January 2026; a contact edit on 15 March while Inactive.
+    # Under the Terms, March is billed for it; under the flag it is not.
+    scenario = tmp_path / "terms.yaml"
+    scenario.write_text(
+        "name: Terms\ntimezone: Australia/Sydney\n"
+        "period: {from: 2026-01, through: 2026-03}\n"
+        "plan: {name: P, currency: AUD, base_fee: 0, included_learners: 0, "
+        "overage_price: 1.00}\n"
+        "learners:\n"
+        "  - id: L1\n"
+        "    status:\n"
+        "      - {at: 2026-01-05 09:00, active: yes}\n"
+        "      - {at: 2026-01-20 09:00, active: no}\n"
+        "    activities:\n"
+        "      - {at: 2026-03-15 10:00, kind: personal_contact}\n"
+    )
+    args = ["run", str(scenario), "--learners", "--format", "json"]
+    flag = json.loads(runner.invoke(app, args).stdout)
+    terms = json.loads(
+        runner.invoke(app, [*args, "--definition", "flag_or_activity"]).stdout
+    )
+    assert [m["billable_learners"] for m in flag["months"]] == [1, 0, 0]
+    assert [m["billable_learners"] for m in terms["months"]] == [1, 0, 1]
+    assert terms["learner_months"][-1] == {
+        "learner_id": "L1",
+        "month": "2026-03",
+        "reason": "activity_while_inactive",
+    }
+    quiet = runner.invoke(app, ["run", str(EXAMPLE), "--format", "json"])
+    assert "elearning_learner_months" not in json.loads(quiet.stdout)
