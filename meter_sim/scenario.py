@@ -258,7 +258,7 @@ def _learner_id(value: object) -> object:
     # DESIGN.md section 4: integer ids, as the vendor's own, are their decimal text;
     # ids are kept as written, and one of only white space is blank, as in a log.
     if isinstance(value, str) and not value.strip(WHITE_SPACE):
-        msg = "blank (empty or only white space); a learner id is expected"
+        msg = "blank (empty or only white space); an id is expected"
         raise ValueError(msg)
     return (
         str(value) if isinstance(value, int) and not isinstance(value, bool) else value

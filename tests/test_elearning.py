@@ -714,3 +714,21 @@ def test_run_takes_the_definition_and_lists_learner_months_only_if_asked(
     }
     quiet = runner.invoke(app, ["run", str(EXAMPLE), "--format", "json"])
     assert "elearning_learner_months" not in json.loads(quiet.stdout)
+
+
+def test_a_bad_scenario_enrolment_names_its_key(tmp_path: Path) -> None:
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text(
+        "name: Bad\ntimezone: Australia/Sydney\n"
+        "plan: {name: P, currency: AUD, base_fee: 0, included_learners: 0, "
+        "overage_price: 1.00}\n"
+        "learners:\n"
+        "  - id: L1\n"
+        "    status: [{at: 2026-01-05 09:00, active: yes}]\n"
+        "    elearning: [{at: 2026-01-06 09:00, enrolment: ' ', enabled: yes}]\n"
+    )
+    result = runner.invoke(app, ["run", str(scenario)])
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "learners.0.elearning.0.enrolment" in message
+    assert "blank (empty or only white space); an id is expected" in message
