@@ -53,7 +53,7 @@ from meter_sim.logs import (
     _with_blank,
     _words_error,
 )
-from meter_sim.metering import learner_months, status_intervals
+from meter_sim.metering import learner_months, monthly_usage, status_intervals
 
 if TYPE_CHECKING:
     from datetime import date
@@ -459,18 +459,15 @@ def meter_elearning(
         .with_columns(reason.alias("reason"))
         .collect()
     )
-    calendar = pl.DataFrame(
-        {"month": pl.date_range(first, last, interval="1mo", eager=True)}
+    usage = (
+        monthly_usage(months.lazy(), first, last)
+        .rename({"billable_learners": "elearning_learners"})
+        .collect()
     )
-    usage = calendar.join(
-        months.group_by("month").agg(pl.len().alias("elearning_learners")),
-        on="month",
-        how="left",
-    ).select("month", pl.col("elearning_learners").fill_null(0).cast(pl.UInt32))
     rejected = pl.concat([log.rejected, refused]).cast(REJECTED_SCHEMA).sort("line")
     return ElearningMeter(
         months,
-        usage.sort("month"),
+        usage,
         rejected,
         log.rows_read,
         int(still["is_active"].sum()),
