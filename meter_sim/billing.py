@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from meter_sim.elearning import meter_elearning, prepare_elearning_log
+from meter_sim.elearning import meter_elearning
 from meter_sim.exceptions import LogFormatError
 from meter_sim.lifecycle import Policy
 from meter_sim.logs import (
@@ -749,7 +749,6 @@ def run_scenario(scenario: Scenario, *, policy: Policy | None = None) -> Bill:
     """
     source = str(scenario.source)
     period = scenario.period or (None, None)
-    enrolments = scenario.elearning_frame()
     return bill(
         prepare_status_log(scenario.status_frame(), source),
         prepare_activity_log(scenario.activity_frame(), source),
@@ -758,7 +757,5 @@ def run_scenario(scenario: Scenario, *, policy: Policy | None = None) -> Bill:
         first_month=period[0],
         last_month=period[1],
         policy=policy,
-        elearning=None
-        if enrolments is None
-        else prepare_elearning_log(enrolments, source),
+        elearning=scenario.elearning_log(),
     )

@@ -29,7 +29,7 @@ from meter_sim._typing import (  # typer reads them at run time
     OutputFormat,
 )
 from meter_sim.billing import DEFAULT_TIMEZONE, bill, check_timezone, run_scenario
-from meter_sim.elearning import prepare_elearning_log, read_elearning_log
+from meter_sim.elearning import read_elearning_log
 from meter_sim.exceptions import LogFormatError, MeterSimError, PricingError
 from meter_sim.lifecycle import Policy
 from meter_sim.logs import (
@@ -1240,16 +1240,13 @@ def _usage_for_plans(
         scenario = load_scenario(source)
         result = run_scenario(scenario)
         if first or last:
-            enrolments = scenario.elearning_frame()
             result = bill(
                 prepare_status_log(scenario.status_frame(), str(source)),
                 plan=USAGE_ONLY,
                 timezone=scenario.timezone,
                 first_month=first or result.first_month,
                 last_month=last or result.last_month,
-                elearning=None
-                if enrolments is None
-                else prepare_elearning_log(enrolments, str(source)),
+                elearning=scenario.elearning_log(),
             )
         return result
     check_timezone(timezone, field="--timezone")

@@ -73,7 +73,7 @@ from meter_sim._yaml import (
     to_scenario_error,
     validation_problems,
 )
-from meter_sim.elearning import ELEARNING_SCHEMA
+from meter_sim.elearning import ELEARNING_SCHEMA, prepare_elearning_log
 from meter_sim.exceptions import ScenarioError
 from meter_sim.lifecycle import ActivityKind, Channel, ReadKind
 from meter_sim.logs import (
@@ -90,6 +90,8 @@ from meter_sim.pricing import Month, Plan
 if TYPE_CHECKING:
     import os
     from datetime import timedelta
+
+    from meter_sim.elearning import ElearningLog
 
 __all__ = [
     "MAX_COURSE_MONTHS",
@@ -732,6 +734,19 @@ class Scenario:
         if not rows:
             return None
         return pl.DataFrame(rows, schema=ELEARNING_SCHEMA, orient="row")
+
+    def elearning_log(self) -> ElearningLog | None:
+        """`elearning_frame` validated as an e-Learning log, or None if none.
+
+        Raises
+        ------
+        LogFormatError
+            As `meter_sim.elearning.prepare_elearning_log` (an enrolment under
+            two learners, or Enabled and Disabled at one instant), naming the
+            YAML lines.
+        """
+        frame = self.elearning_frame()
+        return None if frame is None else prepare_elearning_log(frame, str(self.source))
 
     def learners_frame(self) -> pl.DataFrame:
         """Each learner's creation and course end, for status-management strategies.

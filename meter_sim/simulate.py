@@ -34,7 +34,6 @@ import numpy as np
 import polars as pl
 
 from meter_sim.billing import bill, run_scenario
-from meter_sim.elearning import prepare_elearning_log
 from meter_sim.lifecycle import ActivityKind, month_start
 from meter_sim.logs import prepare_activity_log
 from meter_sim.metering import period_of
@@ -271,7 +270,6 @@ def _bill_run(
     activity = (
         prepare_activity_log(_needs_as_activity(run.needs), source) if check else None
     )
-    enrolments = scenario.elearning_frame()
     return bill(
         status_log(run, source),
         activity,
@@ -279,9 +277,7 @@ def _bill_run(
         timezone=scenario.timezone,
         first_month=period[0],
         last_month=period[1],
-        elearning=None
-        if enrolments is None
-        else prepare_elearning_log(enrolments, str(scenario.source)),
+        elearning=scenario.elearning_log(),
     )
 
 
