@@ -731,9 +731,16 @@ def _elearning_inputs(
 ) -> tuple[Plan, ElearningLog | None]:
     """The plan with its e-Learning tier (`_with_elearning_prices`) and the log."""
     chosen = _with_elearning_prices(chosen, plan, *prices)
-    if elearning is None:
-        return chosen, None
-    return chosen, read_elearning_log(elearning, naive_timezone=naive_timezone)
+    return chosen, _read_elearning(elearning, naive_timezone)
+
+
+def _read_elearning(
+    path: Path | None, naive_timezone: str | None
+) -> ElearningLog | None:
+    """The ``--elearning`` log, read and checked, or None when not given."""
+    if path is None:
+        return None
+    return read_elearning_log(path, naive_timezone=naive_timezone)
 
 
 def _with_elearning_prices(
@@ -1760,9 +1767,7 @@ def reconcile_command(
                 first_month=first,
                 last_month=last,
                 policy=policy,
-                elearning=None
-                if elearning is None
-                else read_elearning_log(elearning, naive_timezone=naive_timezone),
+                elearning=_read_elearning(elearning, naive_timezone),
             )
             bar.update(task, advance=1)
         if out is not None:
@@ -1989,9 +1994,7 @@ def report_status_command(
                 timezone=timezone,
                 first_month=first,
                 last_month=last,
-                elearning=None
-                if elearning is None
-                else read_elearning_log(elearning, naive_timezone=naive_timezone),
+                elearning=_read_elearning(elearning, naive_timezone),
             )
             report = status_report(result, status)
             bar.update(task, advance=1)
