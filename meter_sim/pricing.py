@@ -482,11 +482,18 @@ class Plan(BaseModel):
         150
         """
         update: dict[str, object] = {}
-        for change in self.tier_changes:
-            if change.first_month > month:
-                break
+        for change in self.tier_changes[: self.changes_in_force(month)]:
             update |= change.changes()
         return self.model_copy(update=update) if update else self
+
+    def changes_in_force(self, month: date) -> int:
+        """How many of ``tier_changes`` apply in ``month`` (0: the tier as stated).
+
+        A change applies from its `TierChange.first_month` on (the tier in force
+        on the 1st applies to the whole month; domain-research 6.4, rule 23);
+        the changes are in date order, so these are the first ones.
+        """
+        return sum(change.first_month <= month for change in self.tier_changes)
 
     @property
     def one_off_fees(self) -> list[tuple[str, Decimal]]:

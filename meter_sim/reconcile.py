@@ -814,16 +814,11 @@ def _tier_name(index: int, plan: Plan) -> str:
     )
 
 
-def _tier_in_force(month: date, plan: Plan) -> int:
-    """The tier in force in ``month``: 0 as stated, ``i`` the ``i``-th change."""
-    return sum(change.first_month <= month for change in plan.tier_changes)
-
-
 def _other_tier_note(
     amount: Decimal, invoiced: int, month: date, plan: Plan, elearning: int | None
 ) -> str:
     """Which other tier of the plan the amount is the price of, if one is."""
-    in_force = _tier_in_force(month, plan)
+    in_force = plan.changes_in_force(month)
     for index in range(len(plan.tier_changes) + 1):
         if index == in_force:
             continue
