@@ -53,7 +53,12 @@ from meter_sim.logs import (
     _with_blank,
     _words_error,
 )
-from meter_sim.metering import learner_months, monthly_usage, status_intervals
+from meter_sim.metering import (
+    learner_months,
+    monthly_usage,
+    status_in_force,
+    status_intervals,
+)
 
 if TYPE_CHECKING:
     from datetime import date
@@ -288,25 +293,12 @@ def refuse_enabling_while_inactive(
     .. [1] "Active Learners and Metering", "A Learner must be Active in order to
        allow activity."; ``reference/domain-research.md`` section 6.3, rule 17.
     """
-    known = status.select("learner_id").unique()
-    state = status.select(
-        "learner_id", "changed_at", "is_active", pl.col("line").alias("status_line")
-    ).sort("learner_id", "changed_at")
-    enabling = log.events.filter(pl.col("enabled")).sort("learner_id", "changed_at")
-    checked = enabling.join_asof(
-        state,
-        on="changed_at",
-        by="learner_id",
-        strategy="backward",
-        check_sortedness=False,
-    ).join(
-        known.with_columns(pl.lit(value=True).alias("_known")),
-        on="learner_id",
-        how="left",
-    )
+    enabling = log.events.filter(pl.col("enabled"))
+    checked = status_in_force(enabling, "changed_at", status)
+    known = pl.col("learner_id").is_in(status["learner_id"].unique().implode())
     refused = checked.filter(~pl.col("is_active").fill_null(value=False))
     why = (
-        pl.when(pl.col("_known").is_null())
+        pl.when(~known)
         .then(pl.format("learner '{}' is not in the status log", "learner_id"))
         .when(pl.col("is_active").is_null())
         .then(pl.format("learner '{}' did not exist yet", "learner_id"))

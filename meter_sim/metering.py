@@ -445,17 +445,7 @@ def activity_outcomes(
        allow activity."
     """
     known = status.select("learner_id").unique()
-    state = status.select(
-        "learner_id", "changed_at", "is_active", pl.col("line").alias("status_line")
-    )
-    joined = activity.sort("learner_id", "occurred_at").join_asof(
-        state,
-        left_on="occurred_at",
-        right_on="changed_at",
-        by="learner_id",
-        strategy="backward",
-        check_sortedness=False,
-    )
+    joined = status_in_force(activity, "occurred_at", status)
     is_read = pl.col("activity").is_in([str(k) for k in ReadKind])
     scheduled_ok = (
         pl.col("scheduled")
@@ -480,10 +470,52 @@ def activity_outcomes(
         .then(pl.lit(str(Outcome.ALLOWED_WHILE_INACTIVE)))
         .otherwise(pl.lit(str(Outcome.REJECTED_INACTIVE)))
     )
+    return joined.with_columns(outcome.cast(OutcomeEnum).alias("outcome")).sort(
+        "learner_id", "occurred_at", "line"
+    )
+
+
+def status_in_force(rows: pl.DataFrame, at: str, status: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` with their learner's Is Active at each row's instant.
+
+    The status row in force is the learner's latest one at or before the
+    instant (a change at that very instant counts).
+
+    Parameters
+    ----------
+    rows : pl.DataFrame
+        Has ``learner_id`` String and the Datetime(us, UTC) column ``at``.
+    at : str
+        The name of the instant column of ``rows``.
+    status : pl.DataFrame
+        `StatusLog.events` (``learner_id``, ``changed_at``, ``is_active``,
+        ``line``).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``rows`` plus ``is_active`` Boolean (null before the learner's first
+        status row, or for a learner not in the status log) and
+        ``status_line`` Int64 (the status row in force); sorted by
+        ``(learner_id, at)``.
+    """
+    state = status.select(
+        "learner_id",
+        pl.col("changed_at").alias("__changed_at__"),
+        "is_active",
+        pl.col("line").alias("status_line"),
+    )
     return (
-        joined.drop("changed_at")
-        .with_columns(outcome.cast(OutcomeEnum).alias("outcome"))
-        .sort("learner_id", "occurred_at", "line")
+        rows.sort("learner_id", at)
+        .join_asof(
+            state,
+            left_on=at,
+            right_on="__changed_at__",
+            by="learner_id",
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .drop("__changed_at__")
     )
 
 
